@@ -1,0 +1,185 @@
+using BlobSeer.Core.Trees;
+
+namespace BlobSeer.Core.Versions;
+
+/// <summary>One version of a blob as the version manager tracks it.</summary>
+public sealed class VersionRecord
+{
+    /// <summary>The version number; 0 is the blob as created or cloned.</summary>
+    public required ulong Version { get; init; }
+
+    /// <summary>Blob size in bytes at this version.</summary>
+    public required long Size { get; init; }
+
+    /// <summary>Byte ranges this version writes, sorted and disjoint (empty for version 0).</summary>
+    public required IReadOnlyList<ByteRange> Ranges { get; init; }
+
+    /// <summary>Root of this version's tree; null when the blob is empty.</summary>
+    public required NodeKey? Root { get; init; }
+
+    /// <summary>When the version was assigned.</summary>
+    public required long CreatedUnixMs { get; init; }
+
+    /// <summary>True once the writer reported that all its pages and nodes are stored.</summary>
+    public bool Completed { get; internal set; }
+
+    /// <summary>Pages this version writes, derived from <see cref="Ranges"/> on demand.</summary>
+    public PageRangeSet Pages(PageGeometry geometry) => PageRangeSet.FromByteRanges(Ranges, geometry);
+}
+
+/// <summary>What the version manager answers to a writer that asks for a version.</summary>
+/// <param name="Version">The assigned version.</param>
+/// <param name="Record">Its record (ranges placed, size).</param>
+/// <param name="Published">The latest published version at assignment.</param>
+/// <param name="InFlight">Versions after <paramref name="Published"/> and before <paramref name="Version"/>, oldest first.</param>
+public sealed record Assignment(ulong Version, VersionRecord Record, VersionRecord Published, IReadOnlyList<VersionRecord> InFlight);
+
+/// <summary>
+/// The version rules of one blob (pure state; the version manager adds locking, persistence and
+/// waiting). Writers get versions in order; a version is published once it and every version
+/// before it completed; readers only see published versions. Sizes never shrink.
+/// </summary>
+public sealed class BlobState
+{
+    private readonly List<VersionRecord> _versions = [];
+
+    /// <summary>Creates a blob whose version 0 has the given size and root (an empty blob, or a clone's source).</summary>
+    public BlobState(ulong id, string? name, PageGeometry geometry, int replication, long size, NodeKey? root,
+        ulong parentBlob, ulong parentVersion, long createdUnixMs)
+    {
+        Id = id;
+        Name = name;
+        Geometry = geometry;
+        Replication = replication;
+        ParentBlob = parentBlob;
+        ParentVersion = parentVersion;
+        CreatedUnixMs = createdUnixMs;
+        _versions.Add(new VersionRecord { Version = 0, Size = size, Ranges = [], Root = root, CreatedUnixMs = createdUnixMs, Completed = true });
+    }
+
+    /// <summary>Blob id.</summary>
+    public ulong Id { get; }
+
+    /// <summary>Unique name, or null.</summary>
+    public string? Name { get; }
+
+    /// <summary>Page geometry.</summary>
+    public PageGeometry Geometry { get; }
+
+    /// <summary>Replicas per page.</summary>
+    public int Replication { get; }
+
+    /// <summary>Source blob of a clone, or 0.</summary>
+    public ulong ParentBlob { get; }
+
+    /// <summary>Source version of a clone.</summary>
+    public ulong ParentVersion { get; }
+
+    /// <summary>Creation time.</summary>
+    public long CreatedUnixMs { get; }
+
+    /// <summary>Latest published version.</summary>
+    public ulong PublishedVersion { get; private set; }
+
+    /// <summary>Highest assigned version.</summary>
+    public ulong LastAssigned => (ulong)(_versions.Count - 1);
+
+    /// <summary>The record of the latest published version.</summary>
+    public VersionRecord Latest => _versions[(int)PublishedVersion];
+
+    /// <summary>All versions, assigned or published, in order.</summary>
+    public IReadOnlyList<VersionRecord> Versions => _versions;
+
+    /// <summary>The record of a version; NotFound if it was never assigned.</summary>
+    public VersionRecord Get(ulong version)
+    {
+        if (version > LastAssigned)
+        {
+            Throw.NotFound($"blob {Id} has no version {version} (latest assigned is {LastAssigned})");
+        }
+
+        return _versions[(int)version];
+    }
+
+    /// <summary>Assigns the next version to a write of the given ranges (one version even if they are many).</summary>
+    public Assignment AssignWrite(IReadOnlyList<ByteRange> ranges, long nowUnixMs)
+    {
+        if (ranges.Count == 0)
+        {
+            Throw.InvalidArgument($"blob {Id}: a write needs at least one byte range");
+        }
+
+        var sorted = ranges.ToArray();
+        foreach (var r in sorted)
+        {
+            r.Validate();
+        }
+
+        Array.Sort(sorted, (a, b) => a.Offset.CompareTo(b.Offset));
+        for (var i = 1; i < sorted.Length; i++)
+        {
+            if (sorted[i].Offset < sorted[i - 1].End)
+            {
+                Throw.InvalidArgument($"blob {Id}: ranges {sorted[i - 1]} and {sorted[i]} of one write overlap");
+            }
+        }
+
+        var size = Math.Max(_versions[^1].Size, sorted[^1].End);
+        return Assign(sorted, size, nowUnixMs);
+    }
+
+    /// <summary>Assigns the next version to an append: placed at the end of the previous version (in flight or not).</summary>
+    public Assignment AssignAppend(long length, long nowUnixMs)
+    {
+        var range = new ByteRange(_versions[^1].Size, length);
+        range.Validate();
+        return Assign([range], range.End, nowUnixMs);
+    }
+
+    private Assignment Assign(ByteRange[] ranges, long size, long nowUnixMs)
+    {
+        var version = (ulong)_versions.Count;
+        var record = new VersionRecord
+        {
+            Version = version,
+            Size = size,
+            Ranges = ranges,
+            Root = new NodeKey(Id, version, 0, Geometry.TreeSpan(size)),
+            CreatedUnixMs = nowUnixMs,
+        };
+        _versions.Add(record);
+        var inFlight = new List<VersionRecord>();
+        for (var w = PublishedVersion + 1; w < version; w++)
+        {
+            inFlight.Add(_versions[(int)w]);
+        }
+
+        return new Assignment(version, record, Latest, inFlight);
+    }
+
+    /// <summary>
+    /// Marks a version complete and publishes every version that is now complete with all its
+    /// predecessors. Returns the newly published versions (possibly none). Completing twice is a no-op.
+    /// </summary>
+    public IReadOnlyList<ulong> Complete(ulong version)
+    {
+        var record = Get(version);
+        if (record.Completed)
+        {
+            return [];
+        }
+
+        record.Completed = true;
+        var published = new List<ulong>();
+        while (PublishedVersion < LastAssigned && _versions[(int)PublishedVersion + 1].Completed)
+        {
+            PublishedVersion++;
+            published.Add(PublishedVersion);
+        }
+
+        return published;
+    }
+
+    /// <summary>True when <paramref name="version"/> is readable.</summary>
+    public bool IsPublished(ulong version) => version <= PublishedVersion;
+}
