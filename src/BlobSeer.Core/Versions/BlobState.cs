@@ -157,6 +157,24 @@ public sealed class BlobState
         return new Assignment(version, record, Latest, inFlight);
     }
 
+    /// <summary>Re-creates an assigned version while replaying the version manager's log.</summary>
+    public void Restore(ulong version, long size, IReadOnlyList<ByteRange> ranges, long createdUnixMs)
+    {
+        if (version != (ulong)_versions.Count)
+        {
+            Throw.Error(ErrorCode.DataLoss, $"blob {Id}: log replays version {version} after {_versions.Count - 1}");
+        }
+
+        _versions.Add(new VersionRecord
+        {
+            Version = version,
+            Size = size,
+            Ranges = ranges,
+            Root = new NodeKey(Id, version, 0, Geometry.TreeSpan(size)),
+            CreatedUnixMs = createdUnixMs,
+        });
+    }
+
     /// <summary>
     /// Marks a version complete and publishes every version that is now complete with all its
     /// predecessors. Returns the newly published versions (possibly none). Completing twice is a no-op.

@@ -1,0 +1,112 @@
+using System.Runtime.CompilerServices;
+using BlobSeer.Client.Internal;
+using BlobSeer.Core;
+using BlobSeer.Protocol.Messages;
+
+namespace BlobSeer.Client;
+
+/// <summary>
+/// Entry point of the client library: a connection to one BlobSeer cluster, named by its
+/// cluster endpoint (the version manager's <c>host:port</c>). Thread-safe; share one instance.
+/// </summary>
+public sealed class BlobSeerClient : IDisposable
+{
+    private readonly Cluster _cluster;
+
+    private BlobSeerClient(Cluster cluster) => _cluster = cluster;
+
+    /// <summary>The default cluster endpoint: what <c>blobseer up</c> listens on.</summary>
+    public const string DefaultEndpoint = "127.0.0.1:7100";
+
+    /// <summary>The cluster endpoint this client talks to.</summary>
+    public string Endpoint => _cluster.Endpoint;
+
+    /// <summary>Connects to a cluster; Unavailable if its version manager cannot be reached.</summary>
+    /// <param name="endpoint">The cluster endpoint, <c>host:port</c>.</param>
+    /// <param name="options">Tuning; null for the defaults.</param>
+    /// <param name="cancellationToken">Cancels the connection attempt.</param>
+    public static async Task<BlobSeerClient> ConnectAsync(string endpoint, BlobSeerClientOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new BlobSeerClientOptions();
+        options.Validate();
+        var cluster = await Cluster.ConnectAsync(endpoint, options, cancellationToken).ConfigureAwait(false);
+        return new BlobSeerClient(cluster);
+    }
+
+    /// <summary>Creates an empty blob (version 0, size 0).</summary>
+    /// <param name="name">Optional unique name.</param>
+    /// <param name="pageSize">Page size, a power of two from 4 KiB to 8 MiB; 0 for the cluster default (256 KiB).</param>
+    /// <param name="replication">Replicas per page; 0 for the cluster default.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    public async Task<Blob> CreateBlobAsync(string? name = null, int pageSize = 0, int replication = 0, CancellationToken cancellationToken = default)
+    {
+        if (pageSize != 0 && !PageGeometry.IsValidPageSize(pageSize))
+        {
+            Throw.InvalidArgument($"page size {pageSize} is not a power of two between {PageGeometry.MinPageSize} and {PageGeometry.MaxPageSize} bytes");
+        }
+
+        var info = await _cluster.VersionManager.CreateBlobAsync(
+            new CreateBlobRequest { Name = name ?? "", PageSize = (uint)pageSize, Replication = (uint)Math.Max(0, replication) },
+            cancellationToken).ConfigureAwait(false);
+        return new Blob(_cluster, info);
+    }
+
+    /// <summary>Opens a blob by id; NotFound if it does not exist.</summary>
+    public async Task<Blob> OpenBlobAsync(ulong id, CancellationToken cancellationToken = default)
+    {
+        var info = await _cluster.VersionManager.GetBlobAsync(new BlobRef { Id = id }, cancellationToken).ConfigureAwait(false);
+        return new Blob(_cluster, info);
+    }
+
+    /// <summary>Opens a blob by id (all digits) or by name; NotFound if it does not exist.</summary>
+    public async Task<Blob> OpenBlobAsync(string idOrName, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(idOrName);
+        var request = ulong.TryParse(idOrName, out var id) ? new BlobRef { Id = id } : new BlobRef { Name = idOrName };
+        var info = await _cluster.VersionManager.GetBlobAsync(request, cancellationToken).ConfigureAwait(false);
+        return new Blob(_cluster, info);
+    }
+
+    /// <summary>Every blob of the cluster, by id.</summary>
+    public async IAsyncEnumerable<BlobSummary> ListBlobsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var list = await _cluster.VersionManager.ListBlobsAsync(new Empty(), cancellationToken).ConfigureAwait(false);
+        foreach (var info in list.Blobs)
+        {
+            yield return BlobSummary.From(info);
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _cluster.Dispose();
+}
+
+/// <summary>A blob as the version manager describes it.</summary>
+/// <param name="Id">Numeric id.</param>
+/// <param name="Name">Unique name, or null.</param>
+/// <param name="PageSize">Bytes per page.</param>
+/// <param name="Replication">Replicas per page.</param>
+/// <param name="LatestVersion">Latest published version.</param>
+/// <param name="Size">Size of the latest published version in bytes.</param>
+/// <param name="ParentBlob">For a clone, the source blob; otherwise null.</param>
+/// <param name="ParentVersion">For a clone, the source version.</param>
+/// <param name="Created">When the blob was created.</param>
+public sealed record BlobSummary(ulong Id, string? Name, int PageSize, int Replication, ulong LatestVersion, long Size,
+    ulong? ParentBlob, ulong ParentVersion, DateTimeOffset Created)
+{
+    internal static BlobSummary From(BlobInfo i) => new(i.Id, string.IsNullOrEmpty(i.Name) ? null : i.Name, (int)i.PageSize,
+        (int)i.Replication, i.LatestVersion, (long)i.LatestSize, i.ParentBlob == 0 ? null : i.ParentBlob, i.ParentVersion,
+        DateTimeOffset.FromUnixTimeMilliseconds(i.CreatedUnixMs));
+}
+
+/// <summary>One version of a blob.</summary>
+/// <param name="Version">Version number; 0 is the blob as created or cloned.</param>
+/// <param name="Size">Blob size at this version.</param>
+/// <param name="Published">True when readable.</param>
+/// <param name="Created">When the version was assigned.</param>
+/// <param name="Ranges">Byte ranges the version wrote.</param>
+public sealed record BlobVersionInfo(ulong Version, long Size, bool Published, DateTimeOffset Created, IReadOnlyList<Core.ByteRange> Ranges)
+{
+    internal static BlobVersionInfo From(VersionInfo v) => new(v.Version, (long)v.Size, v.Published,
+        DateTimeOffset.FromUnixTimeMilliseconds(v.CreatedUnixMs), v.Ranges.Select(r => new Core.ByteRange((long)r.Offset, (long)r.Length)).ToArray());
+}

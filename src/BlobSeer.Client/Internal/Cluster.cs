@@ -1,0 +1,112 @@
+using System.Collections.Concurrent;
+using BlobSeer.Core;
+using BlobSeer.Core.Trees;
+using BlobSeer.Protocol.Messages;
+using BlobSeer.Protocol.Rpc;
+
+namespace BlobSeer.Client.Internal;
+
+/// <summary>
+/// Connections to every role of one cluster: the version manager (the cluster endpoint), the
+/// provider manager, the metadata ring and the data providers, looked up by id and refreshed from
+/// the provider manager when an unknown id shows up.
+/// </summary>
+internal sealed class Cluster : IDisposable
+{
+    private readonly ConcurrentDictionary<string, RpcChannel> _channels = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<uint, DataProviderClient> _data = new();
+    private readonly SemaphoreSlim _refresh = new(1, 1);
+
+    private Cluster(string endpoint, BlobSeerClientOptions options)
+    {
+        Endpoint = endpoint;
+        Options = options;
+        VersionManager = new VersionManagerClient(Channel(endpoint));
+        Nodes = new NodeCache(this, options.MetadataCacheNodes);
+    }
+
+    public string Endpoint { get; }
+
+    public BlobSeerClientOptions Options { get; }
+
+    public VersionManagerClient VersionManager { get; }
+
+    public ProviderManagerClient ProviderManager { get; private set; } = null!;
+
+    public MetadataProviderClient[] Metadata { get; private set; } = [];
+
+    public HashRing Ring { get; private set; } = null!;
+
+    public NodeCache Nodes { get; }
+
+    public static async Task<Cluster> ConnectAsync(string endpoint, BlobSeerClientOptions options, CancellationToken cancellationToken)
+    {
+        var cluster = new Cluster(endpoint, options);
+        try
+        {
+            var map = await cluster.VersionManager.GetClusterMapAsync(new Empty(), cancellationToken).ConfigureAwait(false);
+            if (map.MetadataProviders.Count == 0 || string.IsNullOrEmpty(map.ProviderManager))
+            {
+                Throw.Error(ErrorCode.FailedPrecondition, $"cluster at {endpoint} reports no provider manager or no metadata providers");
+            }
+
+            cluster.ProviderManager = new ProviderManagerClient(cluster.Channel(map.ProviderManager));
+            cluster.Metadata = map.MetadataProviders.Select(e => new MetadataProviderClient(cluster.Channel(e))).ToArray();
+            cluster.Ring = new HashRing(cluster.Metadata.Length);
+            return cluster;
+        }
+        catch
+        {
+            cluster.Dispose();
+            throw;
+        }
+    }
+
+    private RpcChannel Channel(string endpoint) => _channels.GetOrAdd(endpoint, e => new RpcChannel(e));
+
+    /// <summary>The client of data provider <paramref name="id"/>.</summary>
+    public async ValueTask<DataProviderClient> DataProviderAsync(uint id, CancellationToken cancellationToken)
+    {
+        if (_data.TryGetValue(id, out var client))
+        {
+            return client;
+        }
+
+        await _refresh.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!_data.TryGetValue(id, out client))
+            {
+                var list = await ProviderManager.ListProvidersAsync(new Empty(), cancellationToken).ConfigureAwait(false);
+                foreach (var p in list.Providers)
+                {
+                    _data[p.Id] = new DataProviderClient(Channel(p.Endpoint));
+                }
+
+                if (!_data.TryGetValue(id, out client))
+                {
+                    Throw.Error(ErrorCode.Unavailable, $"data provider {id} is not known to the provider manager");
+                }
+            }
+
+            return client;
+        }
+        finally
+        {
+            _refresh.Release();
+        }
+    }
+
+    /// <summary>Forgets a provider's endpoint so the next use asks the provider manager again (it may have moved).</summary>
+    public void Forget(uint id) => _data.TryRemove(id, out _);
+
+    public void Dispose()
+    {
+        foreach (var channel in _channels.Values)
+        {
+            channel.Dispose();
+        }
+
+        _refresh.Dispose();
+    }
+}

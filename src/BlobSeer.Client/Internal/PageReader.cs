@@ -1,0 +1,77 @@
+using BlobSeer.Core;
+using BlobSeer.Core.Trees;
+using BlobSeer.Protocol.Messages;
+using CoreNodeKey = BlobSeer.Core.Trees.NodeKey;
+
+namespace BlobSeer.Client.Internal;
+
+/// <summary>Reads page contents from data providers, failing over between replicas.</summary>
+internal static class PageReader
+{
+    /// <summary>
+    /// Fills <paramref name="destination"/> with bytes <c>[offsetInPage, offsetInPage + destination.Length)</c>
+    /// of the page a leaf describes; bytes past what is stored read as zeros. A whole-page read is
+    /// checked end to end against the page's CRC32C.
+    /// </summary>
+    public static async ValueTask ReadAsync(Cluster cluster, PageDescriptor page, int offsetInPage, Memory<byte> destination, CancellationToken ct)
+    {
+        var stored = (int)page.Length;
+        var n = Math.Min(destination.Length, stored - offsetInPage);
+        if (n <= 0)
+        {
+            destination.Span.Clear();
+            return;
+        }
+
+        var count = page.Providers.Count;
+        var start = count == 1 ? 0 : Random.Shared.Next(count);
+        BlobSeerException? last = null;
+        for (var i = 0; i < count; i++)
+        {
+            var id = page.Providers[(start + i) % count];
+            try
+            {
+                var provider = await cluster.DataProviderAsync(id, ct).ConfigureAwait(false);
+                var got = await provider.GetPageIntoAsync(page.PageId.Memory, offsetInPage, n, destination[..n], ct).ConfigureAwait(false);
+                if (got != n)
+                {
+                    Throw.Error(ErrorCode.DataLoss, $"page {Convert.ToHexString(page.PageId.Span)} on provider {id}: {got} bytes where {n} were expected");
+                }
+
+                if (offsetInPage == 0 && n == stored && Crc32C.Compute(destination.Span[..n]) != page.Crc32C)
+                {
+                    Throw.Error(ErrorCode.DataLoss, $"page {Convert.ToHexString(page.PageId.Span)} from provider {id} fails its checksum");
+                }
+
+                destination.Span[n..].Clear();
+                return;
+            }
+            catch (BlobSeerException e) when (e.Code is ErrorCode.Unavailable or ErrorCode.DataLoss or ErrorCode.NotFound or ErrorCode.Internal)
+            {
+                cluster.Forget(id);
+                last = e;
+            }
+        }
+
+        throw new BlobSeerException(last!.Code, $"no replica of page {Convert.ToHexString(page.PageId.Span)} could be read: {last.Message}", last);
+    }
+
+    /// <summary>Reads page <paramref name="page"/> (all of its <paramref name="destination"/> bytes) of the tree under <paramref name="root"/>.</summary>
+    public static async ValueTask ReadFromTreeAsync(Cluster cluster, CoreNodeKey? root, long page, Memory<byte> destination, CancellationToken ct)
+    {
+        CoreNodeKey? leaf = null;
+        if (root is { } r && page < r.End)
+        {
+            leaf = await TreeWriter.FindAsync(cluster.Nodes, r, new PageSpan(page, 1), ct).ConfigureAwait(false);
+        }
+
+        if (leaf is not { } l)
+        {
+            destination.Span.Clear();
+            return;
+        }
+
+        var node = await cluster.Nodes.GetAsync(l, ct).ConfigureAwait(false);
+        await ReadAsync(cluster, node.Page, 0, destination, ct).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,258 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using BlobSeer.Core;
+using BlobSeer.Core.Trees;
+using BlobSeer.Protocol;
+using BlobSeer.Protocol.Messages;
+using Google.Protobuf;
+using ByteRange = BlobSeer.Core.ByteRange;
+using CoreNodeKey = BlobSeer.Core.Trees.NodeKey;
+
+namespace BlobSeer.Client.Internal;
+
+/// <summary>
+/// One write or append, as BlobSeer does it: take a version number, store the pages and the
+/// version's tree nodes in parallel directly on the providers (no lock, no waiting for other
+/// writers), then report completion; the version manager publishes versions in order.
+/// <para>
+/// Unaligned writes: a page this version covers only in part is read-modify-written. Its other
+/// bytes are those of the latest earlier version that touches the page — an in-flight version,
+/// waited for until published, or else the published version the write started from — so the
+/// result is exactly the sequential outcome whatever the concurrency. Only such boundary pages
+/// wait; all other pages go out at once. (docs/decisions/0002-unaligned-writes.md)
+/// </para>
+/// </summary>
+internal sealed class WriteOperation
+{
+    private readonly Cluster _cluster;
+    private readonly AssignVersionResponse _assignment;
+    private readonly PageGeometry _geometry;
+    private readonly ByteRange[] _ranges;
+    private readonly long _size;
+    private readonly PageRangeSet _pages;
+    private readonly List<InFlightWrite> _inFlight;
+    private readonly Dictionary<long, PageDescriptor> _stored = [];
+    private readonly ulong _blob;
+
+    private WriteOperation(Cluster cluster, ulong blob, AssignVersionResponse assignment)
+    {
+        _cluster = cluster;
+        _blob = blob;
+        _assignment = assignment;
+        _geometry = new PageGeometry((int)assignment.PageSize);
+        _ranges = assignment.Ranges.Select(r => r.ToCore()).OrderBy(r => r.Offset).ToArray();
+        _size = (long)assignment.Size;
+        _pages = PageRangeSet.FromByteRanges(_ranges, _geometry);
+        _inFlight = assignment.InFlight
+            .Select(w => new InFlightWrite(w.Version, (long)w.Size, PageRangeSet.FromByteRanges(w.Ranges.Select(r => r.ToCore()), _geometry)))
+            .ToList();
+    }
+
+    /// <summary>Runs a write or append and returns its version once it is complete (published when every earlier one is).</summary>
+    public static async Task<ulong> RunAsync(Cluster cluster, AssignVersionRequest request, Func<long, WriteSource> source, CancellationToken ct)
+    {
+        var assignment = await cluster.VersionManager.AssignVersionAsync(request, ct).ConfigureAwait(false);
+        var op = new WriteOperation(cluster, request.Blob, assignment);
+        await op.StorePagesAsync(source(op._ranges[0].Offset), ct).ConfigureAwait(false);
+        await op.StoreTreeAsync(ct).ConfigureAwait(false);
+        await cluster.VersionManager.CompleteVersionAsync(new VersionRequest { Blob = request.Blob, Version = assignment.Version }, ct).ConfigureAwait(false);
+        return assignment.Version;
+    }
+
+    private async Task StorePagesAsync(WriteSource source, CancellationToken ct)
+    {
+        var pageSize = _geometry.PageSize;
+        var placements = await AllocateAsync(ct).ConfigureAwait(false);
+        using var gate = new SemaphoreSlim(_cluster.Options.ParallelPagesFor(pageSize));
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var uploads = new List<Task>();
+        var rangeIndex = 0;
+        var ordinal = 0;
+        try
+        {
+            foreach (var page in _pages.Pages())
+            {
+                await gate.WaitAsync(failed.Token).ConfigureAwait(false);
+                var buffer = ArrayPool<byte>.Shared.Rent(pageSize);
+                var pageStart = _geometry.PageStart(page);
+                var storedLength = (int)Math.Min(pageSize, _size - pageStart);
+                var covered = 0;
+                var coveredParts = new List<(int Start, int Length)>(1);
+
+                // Ranges are sorted and disjoint: walk them alongside the pages.
+                while (rangeIndex < _ranges.Length && _ranges[rangeIndex].End <= pageStart)
+                {
+                    rangeIndex++;
+                }
+
+                for (var r = rangeIndex; r < _ranges.Length && _ranges[r].Offset < pageStart + storedLength; r++)
+                {
+                    var from = Math.Max(_ranges[r].Offset, pageStart);
+                    var to = Math.Min(_ranges[r].End, pageStart + storedLength);
+                    if (to <= from)
+                    {
+                        continue;
+                    }
+
+                    await source.FillAsync(from, buffer.AsMemory((int)(from - pageStart), (int)(to - from)), failed.Token).ConfigureAwait(false);
+                    coveredParts.Add(((int)(from - pageStart), (int)(to - from)));
+                    covered += (int)(to - from);
+                }
+
+                var providers = placements[ordinal++];
+                uploads.Add(StorePageAsync(page, buffer, storedLength, covered == storedLength ? null : coveredParts, providers, gate, failed));
+            }
+
+            await Task.WhenAll(uploads).ConfigureAwait(false);
+        }
+        catch
+        {
+            await failed.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await Task.WhenAll(uploads).ConfigureAwait(false);
+            }
+            catch (Exception) when (uploads.Count > 0)
+            {
+                // The first failure is the one reported below.
+            }
+
+            throw;
+        }
+    }
+
+    private async Task StorePageAsync(long page, byte[] buffer, int storedLength, List<(int Start, int Length)>? coveredParts,
+        Placement providers, SemaphoreSlim gate, CancellationTokenSource failed)
+    {
+        try
+        {
+            if (coveredParts is not null)
+            {
+                await MergeBaseAsync(page, buffer, storedLength, coveredParts, failed.Token).ConfigureAwait(false);
+            }
+
+            var data = buffer.AsMemory(0, storedLength);
+            var crc = Crc32C.Compute(data.Span);
+            var pageId = new byte[16];
+            RandomNumberGenerator.Fill(pageId);
+            var puts = new Task[providers.Ids.Count];
+            for (var i = 0; i < puts.Length; i++)
+            {
+                puts[i] = PutAsync(providers.Ids[i], pageId, data, crc, failed.Token);
+            }
+
+            await Task.WhenAll(puts).ConfigureAwait(false);
+            var descriptor = new PageDescriptor { PageId = UnsafeByteOperations.UnsafeWrap(pageId), Length = (uint)storedLength, Crc32C = crc };
+            descriptor.Providers.AddRange(providers.Ids);
+            lock (_stored)
+            {
+                _stored[page] = descriptor;
+            }
+        }
+        catch
+        {
+            await failed.CancelAsync().ConfigureAwait(false);
+            throw;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            gate.Release();
+        }
+    }
+
+    private async Task PutAsync(uint providerId, byte[] pageId, ReadOnlyMemory<byte> data, uint crc, CancellationToken ct)
+    {
+        var provider = await _cluster.DataProviderAsync(providerId, ct).ConfigureAwait(false);
+        await provider.PutPageAsync(pageId, data, crc, ct).ConfigureAwait(false);
+    }
+
+    // Fills the bytes of the page this version does not write with the page's previous content.
+    private async Task MergeBaseAsync(long page, byte[] buffer, int storedLength, List<(int Start, int Length)> coveredParts, CancellationToken ct)
+    {
+        var basePage = ArrayPool<byte>.Shared.Rent(storedLength);
+        try
+        {
+            var root = await BaseRootAsync(page, ct).ConfigureAwait(false);
+            await PageReader.ReadFromTreeAsync(_cluster, root, page, basePage.AsMemory(0, storedLength), ct).ConfigureAwait(false);
+            var at = 0;
+            foreach (var (start, length) in coveredParts)
+            {
+                basePage.AsSpan(at, start - at).CopyTo(buffer.AsSpan(at));
+                at = start + length;
+            }
+
+            basePage.AsSpan(at, storedLength - at).CopyTo(buffer.AsSpan(at));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(basePage);
+        }
+    }
+
+    // Root of the tree that holds the page's content just before this version.
+    private async Task<CoreNodeKey?> BaseRootAsync(long page, CancellationToken ct)
+    {
+        for (var i = _inFlight.Count - 1; i >= 0; i--)
+        {
+            if (_inFlight[i].Pages.Contains(page))
+            {
+                var info = await _cluster.VersionManager.WaitPublishedAsync(new WaitPublishedRequest
+                {
+                    Blob = _blob,
+                    Version = _inFlight[i].Version,
+                    TimeoutMs = (uint)_cluster.Options.DependencyTimeout.TotalMilliseconds,
+                }, ct).ConfigureAwait(false);
+                return info.Root.ToCoreOrNull();
+            }
+        }
+
+        return _assignment.PublishedRoot.ToCoreOrNull();
+    }
+
+    private async Task<List<Placement>> AllocateAsync(CancellationToken ct)
+    {
+        var total = _pages.PageCount;
+        var result = new List<Placement>((int)Math.Min(total, 1 << 20));
+        const int Chunk = 65536;
+        for (long done = 0; done < total; done += Chunk)
+        {
+            var n = (uint)Math.Min(Chunk, total - done);
+            var response = await _cluster.ProviderManager.AllocateAsync(new AllocateRequest { Pages = n, Replication = _assignment.Replication }, ct).ConfigureAwait(false);
+            if (response.Pages.Count != n)
+            {
+                Throw.Internal($"provider manager allocated {response.Pages.Count} pages where {n} were asked");
+            }
+
+            result.AddRange(response.Pages.Select(p => new Placement(p.Providers)));
+        }
+
+        return result;
+    }
+
+    private async Task StoreTreeAsync(CancellationToken ct)
+    {
+        var root = _assignment.PublishedRoot.ToCoreOrNull();
+        var nodes = await TreeWriter.BuildAsync(_blob, _assignment.Version, _geometry, _size, _pages, _inFlight, root, _cluster.Nodes, ct).ConfigureAwait(false);
+        var wire = new List<TreeNode>(nodes.Count);
+        foreach (var n in nodes)
+        {
+            var node = new TreeNode { Key = n.Key.ToWire() };
+            if (n.IsLeaf)
+            {
+                node.Page = _stored[n.Key.First];
+            }
+            else
+            {
+                node.Left = n.Left.ToWire();
+                node.Right = n.Right.ToWire();
+            }
+
+            wire.Add(node);
+        }
+
+        await _cluster.Nodes.PutAsync(wire, ct).ConfigureAwait(false);
+    }
+
+    private sealed record Placement(IReadOnlyList<uint> Ids);
+}

@@ -1,0 +1,51 @@
+namespace BlobSeer.Protocol.Rpc;
+
+/// <summary>How an <see cref="RpcChannel"/> talks to its endpoint. The defaults suit pages of up to 8 MiB.</summary>
+public sealed class RpcChannelOptions
+{
+    /// <summary>Largest request or response message, in bytes. Default <see cref="GrpcFraming.MaxMessageBytes"/> (64 MiB).</summary>
+    public int MaxMessageBytes { get; set; } = GrpcFraming.MaxMessageBytes;
+
+    /// <summary>
+    /// How long to wait for a TCP connection before the call fails with Unavailable. Default 5 s:
+    /// long enough for a loaded host, short enough that a client fails over to a replica quickly.
+    /// </summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Initial HTTP/2 receive window of each stream, in bytes. Default 8 MiB, so a whole page of
+    /// the largest size arrives without waiting for a window update round trip.
+    /// </summary>
+    public int InitialStreamWindowSize { get; set; } = 8 * 1024 * 1024;
+
+    /// <summary>
+    /// Idle time after which the channel pings the server to detect a dead connection (a crashed
+    /// host sends no FIN). Default 30 s; <see cref="Timeout.InfiniteTimeSpan"/> disables pings.
+    /// </summary>
+    public TimeSpan KeepAlivePingDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> for a value out of its range.</summary>
+    public void Validate()
+    {
+        if (MaxMessageBytes is <= 0 or > int.MaxValue - GrpcFraming.PrefixLength - 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxMessageBytes), MaxMessageBytes, "must be positive and below 2 GiB");
+        }
+
+        if (ConnectTimeout <= TimeSpan.Zero && ConnectTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ConnectTimeout), ConnectTimeout, "must be positive or infinite");
+        }
+
+        // SocketsHttpHandler accepts 64 KiB - 1 (the HTTP/2 default) up to 16 MiB.
+        if (InitialStreamWindowSize is < 65535 or > 16 * 1024 * 1024)
+        {
+            throw new ArgumentOutOfRangeException(nameof(InitialStreamWindowSize), InitialStreamWindowSize, "must be between 65535 and 16 MiB");
+        }
+
+        if (KeepAlivePingDelay <= TimeSpan.Zero && KeepAlivePingDelay != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(KeepAlivePingDelay), KeepAlivePingDelay, "must be positive or infinite");
+        }
+    }
+}

@@ -1,0 +1,75 @@
+using BlobSeer.Core;
+using BlobSeer.Protocol.Messages;
+using BlobSeer.Protocol.Rpc;
+using Google.Protobuf;
+
+namespace BlobSeer.Server.Data;
+
+/// <summary>
+/// A data provider: stores immutable pages on local disk (<see cref="PageStore"/>: append-only
+/// segments, CRC32C checked on every read, fsync'd before a put is acknowledged) and serves them.
+/// </summary>
+public sealed class DataProviderService(PageStore store) : IDataProviderService, IAsyncDisposable
+{
+    private int _active;
+
+    /// <summary>The page store behind this provider.</summary>
+    public PageStore Store => store;
+
+    /// <summary>Requests being served right now: the load reported in heartbeats.</summary>
+    public int Load => Volatile.Read(ref _active);
+
+    /// <summary>Stores one page durably.</summary>
+    public async ValueTask<Empty> PutPageAsync(PutPageRequest request, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _active);
+        try
+        {
+            await store.PutAsync(request.PageId.Memory, request.Data.Memory, request.Crc32C, cancellationToken).ConfigureAwait(false);
+            return new Empty();
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _active);
+        }
+    }
+
+    /// <summary>Serves a byte range of a stored page after checking the whole page's checksum.</summary>
+    public async ValueTask<GetPageResponse> GetPageAsync(GetPageRequest request, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _active);
+        try
+        {
+            using var lease = await store.ReadAsync(request.PageId.Memory, cancellationToken).ConfigureAwait(false);
+            var stored = lease.Data.Length;
+            if (request.Offset > stored)
+            {
+                Throw.OutOfRange($"page {Convert.ToHexString(request.PageId.Span)} holds {stored} bytes; offset {request.Offset} is past it");
+            }
+
+            var length = request.Length == 0 ? stored - (int)request.Offset : (int)Math.Min(request.Length, (uint)(stored - (int)request.Offset));
+            return new GetPageResponse
+            {
+                StoredLength = (uint)stored,
+                Data = ByteString.CopyFrom(lease.Data.Span.Slice((int)request.Offset, length)),
+            };
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _active);
+        }
+    }
+
+    /// <summary>Pages and bytes stored, capacity and free space.</summary>
+    public ValueTask<DataStats> StatsAsync(Empty request, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(new DataStats
+        {
+            Pages = (ulong)store.PageCount,
+            Bytes = (ulong)store.StoredBytes,
+            CapacityBytes = (ulong)store.CapacityBytes,
+            FreeBytes = (ulong)Math.Max(0, store.FreeBytes),
+        });
+
+    /// <inheritdoc/>
+    public ValueTask DisposeAsync() => store.DisposeAsync();
+}

@@ -1,0 +1,512 @@
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+using System.Threading.Tasks.Sources;
+using BlobSeer.Core;
+using Microsoft.Win32.SafeHandles;
+
+namespace BlobSeer.Server.Data;
+
+// The write path: callers validate and checksum on their own threads, then queue a PendingPut.
+// One appender drains the queue in batches, writes each batch with one gathered write, makes it
+// durable with one fsync (group commit), publishes it to the index and only then completes the
+// puts. A failed write is truncated away, so the file ends at the last durable record.
+public sealed partial class PageStore
+{
+    // 256 records = 512 iovecs, under Linux's IOV_MAX of 1024 for one pwritev.
+    private const int MaxBatchRecords = 256;
+    private const long MaxBatchBytes = 64L << 20;
+    private const int MaxPooledPuts = 1024;
+
+    private readonly ConcurrentQueue<PendingPut> _putPool = new();
+    private int _putPoolCount;
+
+    // Appender state: touched by recovery before the appender starts, then only by the appender.
+    private SafeFileHandle _activeHandle = null!;
+    private int _activeSegment;
+    private long _activeEnd;
+    private readonly List<PendingPut> _batch = new(MaxBatchRecords);
+    private readonly Exception?[] _outcomes = new Exception?[MaxBatchRecords];
+    private readonly bool[] _decided = new bool[MaxBatchRecords];
+    private readonly List<ChunkEntry> _chunk = new(MaxBatchRecords);
+    private readonly List<ReadOnlyMemory<byte>> _gather = new(2 * MaxBatchRecords);
+    private readonly byte[] _headers;
+    private long _syncCount;
+
+    /// <summary>Test hook: called after a chunk is written and before its fsync; an exception it
+    /// returns is thrown there, as a full disk or a failing fsync would.</summary>
+    internal Func<IOException?>? FaultBeforeFlush { get; set; }
+
+    /// <summary>fsyncs of appended chunks so far: fewer than puts when group commit works.</summary>
+    internal long SyncCount => Interlocked.Read(ref _syncCount);
+
+    /// <summary>
+    /// Stores a page and returns once it is durable. Many concurrent puts share one fsync.
+    /// </summary>
+    /// <param name="pageId">The 16-byte page id, unique across the cluster.</param>
+    /// <param name="data">The page; must not change until the returned task completes.</param>
+    /// <param name="crc32c">The <see cref="Crc32C"/> of <paramref name="data"/> as the sender
+    /// computed it; checked here so that corruption in transit is never stored.</param>
+    /// <param name="cancellationToken">Honoured until the record is written; after that the put completes.</param>
+    /// <returns>A task that completes when the page is on stable storage.</returns>
+    /// <exception cref="BlobSeerException">InvalidArgument: the id is not 16 bytes, the page is
+    /// over <see cref="PageStoreOptions.MaxPageBytes"/> or the checksum does not match.
+    /// AlreadyExists: the id is stored with other content. ResourceExhausted: the capacity or
+    /// the disk is full. Unavailable: an I/O error, or the store is closed.</exception>
+    /// <remarks>A put of an id already stored with the same length and checksum returns at once.</remarks>
+    public ValueTask PutAsync(
+        ReadOnlyMemory<byte> pageId, ReadOnlyMemory<byte> data, uint crc32c, CancellationToken cancellationToken = default)
+    {
+        if (pageId.Length != PageIdBytes)
+        {
+            return Failed(new BlobSeerException(
+                ErrorCode.InvalidArgument, $"a page id is {PageIdBytes} bytes, not {pageId.Length}"));
+        }
+
+        PageKey key = PageKey.Read(pageId.Span);
+        if (data.Length > _options.MaxPageBytes)
+        {
+            return Failed(new BlobSeerException(ErrorCode.InvalidArgument,
+                $"page {key} is {data.Length} bytes, over the limit of {_options.MaxPageBytes}"));
+        }
+
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken);
+        }
+
+        uint actual = Crc32C.Compute(data.Span);
+        if (actual != crc32c)
+        {
+            return Failed(new BlobSeerException(ErrorCode.InvalidArgument,
+                $"data of page {key} ({data.Length} bytes) has CRC32C {actual:x8}, not the {crc32c:x8} sent with it"));
+        }
+
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return Failed(Closed());
+            }
+
+            if (_index.TryGetValue(key, out Location stored) && !stored.Corrupt)
+            {
+                return stored.Length == data.Length && stored.Crc == crc32c
+                    ? ValueTask.CompletedTask
+                    : Failed(Conflict(key, stored, data.Length, crc32c));
+            }
+        }
+
+        long capacity = _options.CapacityBytes;
+        if (capacity > 0 && UsedBytes + HeaderSize + data.Length > capacity)
+        {
+            return Failed(CapacityFull(key, data.Length));
+        }
+
+        PendingPut put = RentPut();
+        put.Start(key, data, crc32c, cancellationToken);
+        short token = put.Version;
+        if (!_queue.Writer.TryWrite(put))
+        {
+            put.Recycle();
+            return Failed(Closed());
+        }
+
+        return new ValueTask(put, token);
+    }
+
+    private static ValueTask Failed(Exception exception) => ValueTask.FromException(exception);
+
+    private static BlobSeerException Conflict(PageKey key, Location stored, int length, uint crc) =>
+        new(ErrorCode.AlreadyExists,
+            $"page {key} is stored with {stored.Length} bytes and CRC32C {stored.Crc:x8}; pages are write-once, " +
+            $"refusing {length} bytes with CRC32C {crc:x8}");
+
+    private BlobSeerException CapacityFull(PageKey key, int length) =>
+        new(ErrorCode.ResourceExhausted,
+            $"page store {_directory} is full: {UsedBytes} of {_options.CapacityBytes} bytes used, " +
+            $"page {key} needs {HeaderSize + (long)length}");
+
+    private PendingPut RentPut()
+    {
+        if (_putPool.TryDequeue(out PendingPut? put))
+        {
+            Interlocked.Decrement(ref _putPoolCount);
+            return put;
+        }
+
+        return new PendingPut(this);
+    }
+
+    private void ReturnPut(PendingPut put)
+    {
+        if (Interlocked.Increment(ref _putPoolCount) <= MaxPooledPuts)
+        {
+            _putPool.Enqueue(put);
+        }
+        else
+        {
+            Interlocked.Decrement(ref _putPoolCount);
+        }
+    }
+
+    private async Task RunAppenderAsync()
+    {
+        var reader = _queue.Reader;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            // Whatever queued up during the previous fsync goes into this batch.
+            long bytes = 0;
+            while (_batch.Count < MaxBatchRecords && bytes < MaxBatchBytes && reader.TryRead(out PendingPut? put))
+            {
+                _batch.Add(put);
+                bytes += HeaderSize + put.Data.Length;
+            }
+
+            AppendBatch();
+        }
+    }
+
+    /// <summary>Writes, syncs and publishes <see cref="_batch"/>, then completes every put in it.
+    /// Never throws: each put gets an outcome.</summary>
+    private void AppendBatch()
+    {
+        int count = _batch.Count;
+        try
+        {
+            AppendBatchCore(count);
+        }
+        catch (Exception e)
+        {
+            // Not an I/O error (those are handled per chunk): an invariant of ours broke.
+            var error = new BlobSeerException(ErrorCode.Internal, $"page store {_directory} failed to append: {e.Message}", e);
+            DecideRest(0, count, error);
+            _chunk.Clear();
+            _gather.Clear();
+        }
+
+        for (int i = 0; i < count; i++)
+        {
+            // After Complete the caller may recycle the put: touch it no more.
+            PendingPut put = _batch[i];
+            Exception? outcome = _decided[i]
+                ? _outcomes[i]
+                : new BlobSeerException(ErrorCode.Internal, $"page store {_directory} lost track of a put");
+            _outcomes[i] = null;
+            _decided[i] = false;
+            put.Complete(outcome);
+        }
+
+        _batch.Clear();
+    }
+
+    private void AppendBatchCore(int count)
+    {
+        long segmentSize = _options.SegmentSizeBytes;
+        long capacity = _options.CapacityBytes;
+        long chunkStart = _activeEnd;
+        long position = _activeEnd;
+        for (int i = 0; i < count; i++)
+        {
+            PendingPut put = _batch[i];
+            if (put.CancellationToken.IsCancellationRequested)
+            {
+                Decide(i, new OperationCanceledException(put.CancellationToken));
+                continue;
+            }
+
+            // A retry of a put that became durable while this one was queued.
+            lock (_lock)
+            {
+                if (_index.TryGetValue(put.Key, out Location stored) && !stored.Corrupt)
+                {
+                    Decide(i, stored.Length == put.Data.Length && stored.Crc == put.Crc
+                        ? null
+                        : Conflict(put.Key, stored, put.Data.Length, put.Crc));
+                    continue;
+                }
+            }
+
+            long record = HeaderSize + (long)put.Data.Length;
+            if (capacity > 0 && _usedBytes + (position - chunkStart) + record > capacity)
+            {
+                Decide(i, CapacityFull(put.Key, put.Data.Length));
+                continue;
+            }
+
+            if (position > 0 && position + record > segmentSize)
+            {
+                // The old segment is synced before the new one exists: only the last segment
+                // can ever hold unacknowledged records.
+                Exception? error = CommitChunk(chunkStart, position) ?? StartNextSegment();
+                if (error is not null)
+                {
+                    DecideRest(i, count, error);
+                    return;
+                }
+
+                chunkStart = position = 0;
+            }
+
+            int slot = _chunk.Count;
+            var header = _headers.AsMemory(slot * HeaderSize, HeaderSize);
+            WriteHeader(header.Span, put.Key, put.Data.Length, put.Crc);
+            _gather.Add(header);
+            if (!put.Data.IsEmpty)
+            {
+                _gather.Add(put.Data);
+            }
+
+            _chunk.Add(new ChunkEntry(i, position));
+            position += record;
+        }
+
+        _ = CommitChunk(chunkStart, position);
+    }
+
+    /// <summary>Writes the gathered chunk at <paramref name="start"/>, fsyncs it and publishes it.
+    /// On an I/O error truncates the segment back to <paramref name="start"/> and fails the
+    /// chunk's puts.</summary>
+    /// <returns>Null on success, else the error the chunk's puts got.</returns>
+    private Exception? CommitChunk(long start, long end)
+    {
+        if (_chunk.Count == 0)
+        {
+            return null;
+        }
+
+        Exception? error = null;
+        try
+        {
+            RandomAccess.Write(_activeHandle, _gather, start);
+            if (FaultBeforeFlush?.Invoke() is { } fault)
+            {
+                throw fault;
+            }
+
+            RandomAccess.FlushToDisk(_activeHandle);
+            Interlocked.Increment(ref _syncCount);
+        }
+        catch (IOException e)
+        {
+            error = TranslateWriteError(e);
+            RollBack(start);
+        }
+
+        if (error is null)
+        {
+            _activeEnd = end;
+            Interlocked.Add(ref _usedBytes, end - start);
+            Publish();
+        }
+        else
+        {
+            foreach (ChunkEntry entry in _chunk)
+            {
+                Decide(entry.Index, error);
+            }
+        }
+
+        _chunk.Clear();
+        _gather.Clear();
+        return error;
+    }
+
+    /// <summary>Adds a durable chunk to the index. Two puts of one id in a chunk: the first
+    /// wins, as recovery decides too.</summary>
+    private void Publish()
+    {
+        lock (_lock)
+        {
+            foreach (ChunkEntry entry in _chunk)
+            {
+                PendingPut put = _batch[entry.Index];
+                ref Location slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_index, put.Key, out bool exists);
+                if (exists && !slot.Corrupt)
+                {
+                    Decide(entry.Index, slot.Length == put.Data.Length && slot.Crc == put.Crc
+                        ? null
+                        : Conflict(put.Key, slot, put.Data.Length, put.Crc));
+                    continue;
+                }
+
+                if (exists)
+                {
+                    _storedBytes -= slot.Length; // replaces a copy known to be corrupt
+                }
+                else
+                {
+                    _pageCount++;
+                }
+
+                slot = new Location(_activeSegment, entry.RecordOffset, put.Data.Length, put.Crc, Corrupt: false);
+                _storedBytes += put.Data.Length;
+                Decide(entry.Index, null);
+            }
+        }
+    }
+
+    private void RollBack(long start)
+    {
+        _activeEnd = start;
+        try
+        {
+            RandomAccess.SetLength(_activeHandle, start);
+            RandomAccess.FlushToDisk(_activeHandle);
+        }
+        catch (IOException e)
+        {
+            // Harmless for correctness: the next chunk overwrites from start, and recovery
+            // truncates or stops at whatever is left past the last good record.
+            Log.RollbackFailed(_logger, SegmentPath(_activeSegment), start, e);
+        }
+    }
+
+    private BlobSeerException? StartNextSegment()
+    {
+        try
+        {
+            StartSegment(_activeSegment + 1);
+            return null;
+        }
+        catch (IOException e)
+        {
+            return TranslateWriteError(e);
+        }
+    }
+
+    /// <summary>Creates segment <paramref name="segment"/> (durably) and makes it the active one.</summary>
+    private void StartSegment(int segment)
+    {
+        // Create, not CreateNew: a file with this number can only be an empty leftover of an
+        // earlier attempt that failed to sync the directory.
+        SafeFileHandle handle = File.OpenHandle(SegmentPath(segment), FileMode.Create, FileAccess.ReadWrite, FileShare.Read);
+        try
+        {
+            NativeMethods.SyncDirectory(_directory);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+
+        lock (_lock)
+        {
+            _segments[segment] = handle;
+        }
+
+        _activeHandle = handle;
+        _activeSegment = segment;
+        _activeEnd = 0;
+    }
+
+    private BlobSeerException TranslateWriteError(IOException e)
+    {
+        string segment = SegmentPath(_activeSegment);
+        Log.AppendFailed(_logger, _directory, segment, e);
+        return IsDiskFull(e)
+            ? new BlobSeerException(ErrorCode.ResourceExhausted,
+                $"page store {_directory} is out of disk space appending to {segment}: {e.Message}", e)
+            : new BlobSeerException(ErrorCode.Unavailable,
+                $"page store {_directory} failed to append to {segment}: {e.Message}", e);
+    }
+
+    /// <summary>Whether an I/O error means the disk (or the user's quota) is full.</summary>
+    internal static bool IsDiskFull(IOException exception)
+    {
+        int code = exception.HResult;
+        if (OperatingSystem.IsWindows())
+        {
+            // HRESULT_FROM_WIN32(ERROR_DISK_FULL), HRESULT_FROM_WIN32(ERROR_HANDLE_DISK_FULL).
+            return code is unchecked((int)0x80070070) or unchecked((int)0x80070027);
+        }
+
+        // On Unix .NET puts the raw errno in HResult: ENOSPC 28, EDQUOT 122 (Linux) or 69 (BSDs).
+        return code == 28 || code == (OperatingSystem.IsLinux() ? 122 : 69);
+    }
+
+    private void Decide(int index, Exception? outcome)
+    {
+        _outcomes[index] = outcome;
+        _decided[index] = true;
+    }
+
+    private void DecideRest(int from, int count, Exception error)
+    {
+        for (int i = from; i < count; i++)
+        {
+            if (!_decided[i])
+            {
+                Decide(i, error);
+            }
+        }
+    }
+
+    private readonly record struct ChunkEntry(int Index, long RecordOffset);
+
+    /// <summary>A queued put and the completion its caller awaits; pooled, so a put allocates
+    /// nothing in steady state.</summary>
+    private sealed class PendingPut(PageStore owner) : IValueTaskSource
+    {
+        private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
+
+        public PageKey Key { get; private set; }
+
+        public ReadOnlyMemory<byte> Data { get; private set; }
+
+        public uint Crc { get; private set; }
+
+        public CancellationToken CancellationToken { get; private set; }
+
+        public short Version => _core.Version;
+
+        public void Start(PageKey key, ReadOnlyMemory<byte> data, uint crc, CancellationToken cancellationToken)
+        {
+            Key = key;
+            Data = data;
+            Crc = crc;
+            CancellationToken = cancellationToken;
+        }
+
+        public void Complete(Exception? error)
+        {
+            // Drop the caller's buffer before the caller can see the put finished.
+            Data = default;
+            CancellationToken = default;
+            if (error is null)
+            {
+                _core.SetResult(true);
+            }
+            else
+            {
+                _core.SetException(error);
+            }
+        }
+
+        public void Recycle()
+        {
+            Data = default;
+            CancellationToken = default;
+            _core.Reset();
+            owner.ReturnPut(this);
+        }
+
+        public void GetResult(short token)
+        {
+            try
+            {
+                _core.GetResult(token);
+            }
+            finally
+            {
+                Recycle();
+            }
+        }
+
+        public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+        public void OnCompleted(
+            Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _core.OnCompleted(continuation, state, token, flags);
+    }
+}

@@ -1,0 +1,376 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Threading.Channels;
+using BlobSeer.Core;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Win32.SafeHandles;
+
+namespace BlobSeer.Server.Data;
+
+/// <summary>
+/// The local storage engine of a data provider: immutable pages in append-only segment files,
+/// an in-memory index, a CRC-32C per page checked on every read, and group commit (one fsync
+/// covers every put appended since the last one) before a put is acknowledged.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Record format, little-endian, <see cref="HeaderSize"/> = 36 bytes of header then the data:
+/// <code>
+///  0  u32  magic 0x67705342 ("BSpg")
+///  4  u16  format version (1)
+///  6  u16  flags (0)
+///  8  16B  page id
+/// 24  u32  data length
+/// 28  u32  CRC-32C of the data
+/// 32  u32  CRC-32C of bytes 0..31 (the header checksum)
+/// 36  ...  data
+/// </code>
+/// Segment files are <c>segment-NNNNNN.dat</c>; only the highest-numbered one is appended to,
+/// and it is fsync'd before the next one is created, so only the last segment can hold records
+/// that were never acknowledged.
+/// </para>
+/// <para>
+/// Thread safety: every member may be called concurrently. Reads are positional and run in
+/// parallel with each other and with the single appender. A page enters the index only after
+/// the fsync that made it durable, so a read never sees a page whose put has not returned.
+/// </para>
+/// </remarks>
+public sealed partial class PageStore : IAsyncDisposable, IDisposable
+{
+    /// <summary>Bytes of a record header in a segment file.</summary>
+    public const int HeaderSize = 36;
+
+    /// <summary>Bytes of a page id.</summary>
+    public const int PageIdBytes = 16;
+
+    private const uint Magic = 0x67705342;
+    private const ushort FormatVersion = 1;
+    private const int HeaderChecksummedBytes = 32;
+    private const string SegmentPrefix = "segment-";
+    private const string SegmentSuffix = ".dat";
+    private const string LockFileName = "store.lock";
+
+    private readonly PageStoreOptions _options;
+    private readonly string _directory;
+    private readonly ILogger _logger;
+    private readonly SafeFileHandle _lockFile;
+    private readonly Channel<PendingPut> _queue =
+        Channel.CreateUnbounded<PendingPut>(new UnboundedChannelOptions { SingleReader = true });
+
+    // _lock guards the index, the segment handles, the page counters and _disposed. It is held
+    // only for dictionary work, never across I/O.
+    private readonly Lock _lock = new();
+    private readonly Dictionary<PageKey, Location> _index = [];
+    private readonly Dictionary<int, SafeFileHandle> _segments = [];
+    private long _pageCount;
+    private long _storedBytes;
+    private bool _disposed;
+
+    // Bytes in segment files. Written by recovery and then only by the appender.
+    private long _usedBytes;
+    private Task _appender = Task.CompletedTask;
+
+    private PageStore(PageStoreOptions options, string directory, SafeFileHandle lockFile, ILogger logger)
+    {
+        _options = options;
+        _directory = directory;
+        _lockFile = lockFile;
+        _logger = logger;
+        _headers = new byte[MaxBatchRecords * HeaderSize];
+    }
+
+    /// <summary>
+    /// Opens the store in <see cref="PageStoreOptions.Directory"/>, creating the directory if
+    /// missing, and recovers: scans every segment, rebuilds the index, truncates a torn tail of
+    /// the last segment and verifies the data checksums of the records in that segment.
+    /// </summary>
+    /// <param name="options">Where and how to store pages; validated here.</param>
+    /// <param name="logger">Receives recovery and failure reports; none if null.</param>
+    /// <returns>The open store; dispose it to close the files.</returns>
+    /// <exception cref="BlobSeerException">Bad options (InvalidArgument), or the directory is
+    /// already open in another store (FailedPrecondition).</exception>
+    public static PageStore Open(PageStoreOptions options, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        string directory = Path.GetFullPath(options.Directory);
+        Directory.CreateDirectory(directory);
+
+        SafeFileHandle lockFile;
+        try
+        {
+            // FileShare.None takes an exclusive flock on Unix: one store per directory.
+            lockFile = File.OpenHandle(
+                Path.Combine(directory, LockFileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e)
+        {
+            throw new BlobSeerException(
+                ErrorCode.FailedPrecondition, $"page store directory {directory} is in use by another page store", e);
+        }
+
+        var store = new PageStore(options, directory, lockFile, logger ?? NullLogger.Instance);
+        try
+        {
+            store.Recover();
+        }
+        catch
+        {
+            store.CloseFiles();
+            throw;
+        }
+
+        store._appender = Task.Run(store.RunAppenderAsync);
+        return store;
+    }
+
+    /// <summary>The options the store was opened with.</summary>
+    public PageStoreOptions Options => _options;
+
+    /// <summary>Pages stored.</summary>
+    public long PageCount => Interlocked.Read(ref _pageCount);
+
+    /// <summary>Sum of the data lengths of the stored pages.</summary>
+    public long StoredBytes => Interlocked.Read(ref _storedBytes);
+
+    /// <summary>Bytes the segment files take on disk: records with their headers.</summary>
+    public long UsedBytes => Interlocked.Read(ref _usedBytes);
+
+    /// <summary>
+    /// <see cref="PageStoreOptions.CapacityBytes"/>, or the total size of the file system
+    /// holding the directory when that is 0.
+    /// </summary>
+    public long CapacityBytes =>
+        _options.CapacityBytes > 0 ? _options.CapacityBytes : new DriveInfo(_directory).TotalSize;
+
+    /// <summary>
+    /// Bytes still free for records: the smaller of capacity minus <see cref="UsedBytes"/> and
+    /// the file system's available space.
+    /// </summary>
+    public long FreeBytes
+    {
+        get
+        {
+            var drive = new DriveInfo(_directory);
+            long capacity = _options.CapacityBytes > 0 ? _options.CapacityBytes : drive.TotalSize;
+            return Math.Max(0, Math.Min(capacity - UsedBytes, drive.AvailableFreeSpace));
+        }
+    }
+
+    /// <summary>Whether a page with this id is stored (it may still fail its checksum on read).</summary>
+    /// <param name="pageId">The 16-byte page id.</param>
+    /// <returns>True if the index holds the page.</returns>
+    /// <exception cref="BlobSeerException">The id is not 16 bytes (InvalidArgument).</exception>
+    public bool Contains(ReadOnlySpan<byte> pageId)
+    {
+        PageKey key = PageKey.Read(pageId);
+        lock (_lock)
+        {
+            return _index.ContainsKey(key);
+        }
+    }
+
+    /// <summary>
+    /// Waits for queued puts to be written and fsync'd, then closes the files. Reads and puts
+    /// started after this fail with <see cref="ErrorCode.Unavailable"/>.
+    /// </summary>
+    public void Dispose()
+    {
+        if (BeginDispose())
+        {
+            _appender.GetAwaiter().GetResult();
+            CloseFiles();
+        }
+    }
+
+    /// <inheritdoc cref="Dispose"/>
+    public async ValueTask DisposeAsync()
+    {
+        if (BeginDispose())
+        {
+            await _appender.ConfigureAwait(false);
+            CloseFiles();
+        }
+    }
+
+    private bool BeginDispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return false;
+            }
+
+            _disposed = true;
+        }
+
+        // The appender drains what is queued, then its loop ends.
+        _queue.Writer.TryComplete();
+        return true;
+    }
+
+    private void CloseFiles()
+    {
+        lock (_lock)
+        {
+            _disposed = true;
+            foreach (SafeFileHandle handle in _segments.Values)
+            {
+                handle.Dispose();
+            }
+
+            _segments.Clear();
+        }
+
+        _lockFile.Dispose();
+    }
+
+    private string SegmentPath(int segment) => Path.Combine(_directory, $"{SegmentPrefix}{segment:D6}{SegmentSuffix}");
+
+    // Unavailable rather than ObjectDisposedException: a provider shutting down is, to a client,
+    // a replica that cannot be reached, and the network edge maps our codes 1:1.
+    private BlobSeerException Closed() => new(ErrorCode.Unavailable, $"page store {_directory} is closed");
+
+    private static void WriteHeader(Span<byte> header, PageKey key, int length, uint crc)
+    {
+        BinaryPrimitives.WriteUInt32LittleEndian(header, Magic);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[4..], FormatVersion);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[6..], 0);
+        key.Write(header.Slice(8, PageIdBytes));
+        BinaryPrimitives.WriteUInt32LittleEndian(header[24..], (uint)length);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[28..], crc);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[32..], Crc32C.Compute(header[..HeaderChecksummedBytes]));
+    }
+
+    /// <summary>Parses a header; false if the magic, version, flags or header checksum are wrong.</summary>
+    private static bool TryReadHeader(ReadOnlySpan<byte> header, out PageKey key, out int length, out uint crc)
+    {
+        key = default;
+        length = 0;
+        crc = 0;
+        if (BinaryPrimitives.ReadUInt32LittleEndian(header) != Magic
+            || BinaryPrimitives.ReadUInt16LittleEndian(header[4..]) != FormatVersion
+            || BinaryPrimitives.ReadUInt16LittleEndian(header[6..]) != 0
+            || BinaryPrimitives.ReadUInt32LittleEndian(header[32..]) != Crc32C.Compute(header[..HeaderChecksummedBytes]))
+        {
+            return false;
+        }
+
+        uint dataLength = BinaryPrimitives.ReadUInt32LittleEndian(header[24..]);
+        if (dataLength > PageStoreOptions.MaxPageBytesLimit)
+        {
+            return false;
+        }
+
+        key = PageKey.Read(header.Slice(8, PageIdBytes));
+        length = (int)dataLength;
+        crc = BinaryPrimitives.ReadUInt32LittleEndian(header[28..]);
+        return true;
+    }
+
+    /// <summary>A page id as two big-endian halves, so that equality is two compares and
+    /// <see cref="ToString"/> prints the id's bytes in order.</summary>
+    internal readonly record struct PageKey(ulong High, ulong Low)
+    {
+        public static PageKey Read(ReadOnlySpan<byte> pageId)
+        {
+            if (pageId.Length != PageIdBytes)
+            {
+                Throw.InvalidArgument($"a page id is {PageIdBytes} bytes, not {pageId.Length}");
+            }
+
+            return new(BinaryPrimitives.ReadUInt64BigEndian(pageId), BinaryPrimitives.ReadUInt64BigEndian(pageId[8..]));
+        }
+
+        public void Write(Span<byte> destination)
+        {
+            BinaryPrimitives.WriteUInt64BigEndian(destination, High);
+            BinaryPrimitives.WriteUInt64BigEndian(destination[8..], Low);
+        }
+
+        public override string ToString()
+        {
+            Span<byte> bytes = stackalloc byte[PageIdBytes];
+            Write(bytes);
+            return Convert.ToHexStringLower(bytes);
+        }
+    }
+
+    /// <summary>Where a record lives. <see cref="Corrupt"/>: its data failed a checksum, so a new
+    /// put of the same id is accepted and replaces it.</summary>
+    private record struct Location(int Segment, long RecordOffset, int Length, uint Crc, bool Corrupt);
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 3100, Level = LogLevel.Information,
+            Message = "Page store {Directory} opened: {Segments} segments, {Pages} pages, {Bytes} bytes of data")]
+        public static partial void Opened(ILogger logger, string directory, int segments, long pages, long bytes);
+
+        [LoggerMessage(EventId = 3101, Level = LogLevel.Warning,
+            Message = "Torn tail of {Segment} truncated from {Length} to {Offset} bytes")]
+        public static partial void TruncatedTornTail(ILogger logger, string segment, long length, long offset);
+
+        [LoggerMessage(EventId = 3102, Level = LogLevel.Error,
+            Message = "Damaged record header in {Segment} at offset {Offset}: the {Bytes} bytes after it are not indexed")]
+        public static partial void DamagedHeader(ILogger logger, string segment, long offset, long bytes);
+
+        [LoggerMessage(EventId = 3103, Level = LogLevel.Error,
+            Message = "Page {PageId} in {Segment} at offset {Offset} fails its checksum")]
+        public static partial void CorruptPage(ILogger logger, string pageId, string segment, long offset);
+
+        [LoggerMessage(EventId = 3104, Level = LogLevel.Warning,
+            Message = "Page store {Directory} failed to append to {Segment}")]
+        public static partial void AppendFailed(ILogger logger, string directory, string segment, Exception exception);
+
+        [LoggerMessage(EventId = 3105, Level = LogLevel.Error,
+            Message = "Could not truncate {Segment} back to {Offset} bytes after a failed append")]
+        public static partial void RollbackFailed(ILogger logger, string segment, long offset, Exception exception);
+    }
+
+    private static partial class NativeMethods
+    {
+        // .NET cannot open a directory as a file handle, and a new segment's directory entry is
+        // durable only once the directory itself is fsync'd (POSIX; ext4 and XFS do need it).
+        [DllImport("libc", EntryPoint = "open", SetLastError = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        private static extern int OpenFile([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
+
+        [DllImport("libc", EntryPoint = "fsync", SetLastError = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        private static extern int FSync(int fd);
+
+        [DllImport("libc", EntryPoint = "close", SetLastError = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        private static extern int Close(int fd);
+
+        /// <summary>fsync a directory so the files created in it survive a crash.</summary>
+        public static void SyncDirectory(string directory)
+        {
+            if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS() && !OperatingSystem.IsFreeBSD())
+            {
+                return; // NTFS journals directory entries with the file's own metadata.
+            }
+
+            int fd = OpenFile(directory, 0 /* O_RDONLY */);
+            if (fd < 0)
+            {
+                throw new IOException($"cannot open directory {directory} to fsync it (errno {Marshal.GetLastPInvokeError()})");
+            }
+
+            try
+            {
+                // Some file systems refuse fsync on directories (EINVAL); they have nothing to flush.
+                if (FSync(fd) != 0 && Marshal.GetLastPInvokeError() is int errno and not 22)
+                {
+                    throw new IOException($"fsync of directory {directory} failed (errno {errno})", errno);
+                }
+            }
+            finally
+            {
+                _ = Close(fd);
+            }
+        }
+    }
+}

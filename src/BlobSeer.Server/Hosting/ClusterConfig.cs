@@ -1,0 +1,111 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using BlobSeer.Core;
+
+namespace BlobSeer.Server.Hosting;
+
+/// <summary>
+/// The cluster configuration file (JSON) shared by every role process of a multi-host cluster.
+/// See docs/operations.md for an example. Addresses are <c>host:port</c>.
+/// </summary>
+public sealed class ClusterConfig
+{
+    /// <summary>The version manager: the cluster endpoint clients connect to.</summary>
+    public string VersionManager { get; set; } = "127.0.0.1:7100";
+
+    /// <summary>The provider manager.</summary>
+    public string ProviderManager { get; set; } = "127.0.0.1:7101";
+
+    /// <summary>The metadata ring, in ring order: never reorder it, a member's position is its identity.</summary>
+    public List<string> MetadataProviders { get; set; } = ["127.0.0.1:7102"];
+
+    /// <summary>Directory for the role's state; each role uses a subdirectory named after it.</summary>
+    public string DataDirectory { get; set; } = "./blobseer-data";
+
+    /// <summary>Page size of blobs created without one (bytes, power of two).</summary>
+    public int DefaultPageSize { get; set; } = PageGeometry.DefaultPageSize;
+
+    /// <summary>Replication of blobs created without one.</summary>
+    public int DefaultReplication { get; set; } = 1;
+
+    /// <summary>Capacity a data provider offers; 0 = its file system's size.</summary>
+    public long DataCapacityBytes { get; set; }
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        WriteIndented = true,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    };
+
+    /// <summary>Reads and validates a configuration file; InvalidArgument with the reason if it is wrong.</summary>
+    public static ClusterConfig Load(string path)
+    {
+        if (!File.Exists(path))
+        {
+            Throw.InvalidArgument($"configuration file {path} does not exist");
+        }
+
+        ClusterConfig? config;
+        try
+        {
+            config = JsonSerializer.Deserialize<ClusterConfig>(File.ReadAllText(path), Json);
+        }
+        catch (JsonException e)
+        {
+            throw new BlobSeerException(ErrorCode.InvalidArgument, $"configuration file {path}: {e.Message}", e);
+        }
+
+        if (config is null)
+        {
+            Throw.InvalidArgument($"configuration file {path} is empty");
+        }
+
+        config.Validate(path);
+        return config;
+    }
+
+    /// <summary>The configuration as JSON.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Throws InvalidArgument naming the first bad field.</summary>
+    public void Validate(string source = "configuration")
+    {
+        Endpoints.Parse(VersionManager, $"{source}: versionManager");
+        Endpoints.Parse(ProviderManager, $"{source}: providerManager");
+        if (MetadataProviders.Count == 0)
+        {
+            Throw.InvalidArgument($"{source}: metadataProviders needs at least one address");
+        }
+
+        foreach (var m in MetadataProviders)
+        {
+            Endpoints.Parse(m, $"{source}: metadataProviders");
+        }
+
+        _ = new PageGeometry(DefaultPageSize);
+        if (DefaultReplication is < 1 or > 16)
+        {
+            Throw.InvalidArgument($"{source}: defaultReplication {DefaultReplication} is not between 1 and 16");
+        }
+    }
+}
+
+/// <summary>Parsing of <c>host:port</c> addresses.</summary>
+public static class Endpoints
+{
+    /// <summary>Splits <c>host:port</c> (IPv6 hosts in brackets); InvalidArgument naming <paramref name="what"/> if malformed.</summary>
+    public static (string Host, int Port) Parse(string endpoint, string what)
+    {
+        var colon = endpoint.LastIndexOf(':');
+        var port = -1;
+        if (colon <= 0 || !int.TryParse(endpoint.AsSpan(colon + 1), out port) || port is < 0 or > 65535)
+        {
+            Throw.InvalidArgument($"{what}: '{endpoint}' is not host:port");
+        }
+
+        return (endpoint[..colon].Trim('[', ']'), port);
+    }
+}

@@ -1,0 +1,138 @@
+using BlobSeer.Protocol.Messages;
+using Microsoft.Extensions.Logging;
+
+namespace BlobSeer.Server.Hosting;
+
+/// <summary>Options of the embedded cluster that <c>blobseer up</c> runs.</summary>
+public sealed class EmbeddedClusterOptions
+{
+    /// <summary>Where every role keeps its state. Default <c>./blobseer-data</c>.</summary>
+    public string DataDirectory { get; init; } = "./blobseer-data";
+
+    /// <summary>Address every role listens on. Default 127.0.0.1 (loopback only).</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>
+    /// The cluster endpoint's port; the other roles take the next ports in order. 0 picks free
+    /// ports for all (tests). Default 7100.
+    /// </summary>
+    public int Port { get; init; } = 7100;
+
+    /// <summary>Metadata providers. Default 2.</summary>
+    public int MetadataProviders { get; init; } = 2;
+
+    /// <summary>Data providers. Default 4.</summary>
+    public int DataProviders { get; init; } = 4;
+
+    /// <summary>Capacity each data provider offers; 0 = the file system's size.</summary>
+    public long DataCapacityBytes { get; init; }
+
+    /// <summary>Page size of blobs created without one.</summary>
+    public int DefaultPageSize { get; init; } = Core.PageGeometry.DefaultPageSize;
+
+    /// <summary>Replication of blobs created without one.</summary>
+    public int DefaultReplication { get; init; } = 1;
+}
+
+/// <summary>
+/// A whole cluster in one process — version manager, provider manager, metadata and data
+/// providers, each on its own loopback port and talking over real sockets — the default a
+/// newcomer starts with one command, and the fixture of the tests. Started again on the same
+/// directory, it finds every blob and version where it was.
+/// </summary>
+public sealed class EmbeddedCluster : IAsyncDisposable
+{
+    private readonly List<RoleHost> _roles = [];
+
+    private EmbeddedCluster(EmbeddedClusterOptions options) => Options = options;
+
+    /// <summary>The options it runs with.</summary>
+    public EmbeddedClusterOptions Options { get; }
+
+    /// <summary>The cluster endpoint (the version manager).</summary>
+    public string Endpoint => VersionManager.Endpoint;
+
+    /// <summary>The version manager.</summary>
+    public RoleHost VersionManager { get; private set; } = null!;
+
+    /// <summary>The provider manager.</summary>
+    public RoleHost ProviderManager { get; private set; } = null!;
+
+    /// <summary>The metadata providers, in ring order.</summary>
+    public List<RoleHost> Metadata { get; } = [];
+
+    /// <summary>The data providers.</summary>
+    public List<RoleHost> Data { get; } = [];
+
+    /// <summary>Starts every role and returns once every data provider is registered.</summary>
+    public static async Task<EmbeddedCluster> StartAsync(EmbeddedClusterOptions options, ILoggerFactory? loggers = null, CancellationToken ct = default)
+    {
+        if (options.MetadataProviders < 1 || options.DataProviders < 1)
+        {
+            Core.Throw.InvalidArgument("an embedded cluster needs at least one metadata and one data provider");
+        }
+
+        var cluster = new EmbeddedCluster(options);
+        try
+        {
+            await cluster.StartRolesAsync(loggers, ct).ConfigureAwait(false);
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private int PortOf(int offset) => Options.Port == 0 ? 0 : Options.Port + offset;
+
+    private async Task StartRolesAsync(ILoggerFactory? loggers, CancellationToken ct)
+    {
+        var root = Path.GetFullPath(Options.DataDirectory);
+        Directory.CreateDirectory(root);
+        for (var i = 0; i < Options.MetadataProviders; i++)
+        {
+            var m = await RoleHost.StartMetadataAsync(Path.Combine(root, $"metadata-{i}"), Options.Host, PortOf(2 + i), loggers, ct).ConfigureAwait(false);
+            Metadata.Add(m);
+            _roles.Add(m);
+        }
+
+        ProviderManager = await RoleHost.StartProviderManagerAsync(Path.Combine(root, "provider-manager"), Options.Host, PortOf(1), loggers, ct).ConfigureAwait(false);
+        _roles.Add(ProviderManager);
+        VersionManager = await RoleHost.StartVersionManagerAsync(Path.Combine(root, "version-manager"), Options.Host, PortOf(0), ClusterMap,
+            Options.DefaultPageSize, Options.DefaultReplication, loggers, ct).ConfigureAwait(false);
+        _roles.Add(VersionManager);
+        var starts = new List<Task<RoleHost>>();
+        for (var i = 0; i < Options.DataProviders; i++)
+        {
+            starts.Add(RoleHost.StartDataAsync(Path.Combine(root, $"data-{i}"), Options.Host, PortOf(2 + Options.MetadataProviders + i), null,
+                ProviderManager.Endpoint, Options.DataCapacityBytes, loggers, ct));
+        }
+
+        foreach (var s in starts)
+        {
+            var d = await s.ConfigureAwait(false);
+            Data.Add(d);
+            _roles.Add(d);
+        }
+    }
+
+    private ClusterMap ClusterMap()
+    {
+        var map = new ClusterMap { VersionManager = VersionManager?.Endpoint ?? "", ProviderManager = ProviderManager.Endpoint };
+        map.MetadataProviders.AddRange(Metadata.Select(m => m.Endpoint));
+        return map;
+    }
+
+    /// <summary>Stops every role (data providers first, the version manager last).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        for (var i = _roles.Count - 1; i >= 0; i--)
+        {
+            await _roles[i].DisposeAsync().ConfigureAwait(false);
+        }
+
+        _roles.Clear();
+    }
+}

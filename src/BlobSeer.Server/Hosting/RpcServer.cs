@@ -1,0 +1,365 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using BlobSeer.Core;
+using BlobSeer.Protocol.Rpc;
+using Google.Protobuf;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Abstractions;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace BlobSeer.Server.Hosting;
+
+/// <summary>Where and how an <see cref="RpcServer"/> listens.</summary>
+public sealed class RpcServerOptions
+{
+    /// <summary>IP address (or "localhost") to listen on. Default 127.0.0.1; "0.0.0.0" or "::" for every interface.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    /// <summary>TCP port; default 0, which picks a free port (read it back from <see cref="RpcServer.Port"/>).</summary>
+    public int Port { get; set; }
+
+    /// <summary>Largest request or response message, in bytes. Default <see cref="GrpcFraming.MaxMessageBytes"/> (64 MiB).</summary>
+    public int MaxMessageBytes { get; set; } = GrpcFraming.MaxMessageBytes;
+
+    /// <summary>Throws <see cref="ArgumentException"/> for a value out of its range.</summary>
+    public void Validate()
+    {
+        if (Host != "localhost" && !IPAddress.TryParse(Host, out _))
+        {
+            throw new ArgumentException($"host '{Host}' is not an IP address or 'localhost'", nameof(Host));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(Port, nameof(Port));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(Port, IPEndPoint.MaxPort, nameof(Port));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxMessageBytes, nameof(MaxMessageBytes));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxMessageBytes, int.MaxValue - GrpcFraming.PrefixLength, nameof(MaxMessageBytes));
+    }
+}
+
+/// <summary>
+/// Serves unary gRPC calls (protobuf messages in gRPC framing over cleartext HTTP/2 with prior
+/// knowledge) on Kestrel, dispatching each request path to the handler registered with
+/// <see cref="RpcRouter"/>. Stock gRPC clients can call it.
+/// </summary>
+/// <remarks>
+/// Kestrel runs bare (no generic host, no configuration files, no console lifetime), so several
+/// servers can live in one process and nothing in the environment reconfigures them. Handler
+/// failures become <c>grpc-status</c> trailers; no exception escapes to Kestrel.
+/// </remarks>
+public sealed partial class RpcServer : IAsyncDisposable
+{
+    // Windows sized for 8 MiB pages: one page per stream in flight without a window update,
+    // two per connection. Frames above HTTP/2's 16 KiB default cut per-frame costs for peers
+    // that send larger frames, and stay well under Kestrel's 1 MiB connection input buffer.
+    private const int ConnectionWindowSize = 16 * 1024 * 1024;
+    private const int StreamWindowSize = 8 * 1024 * 1024;
+    private const int MaxFrameSize = 256 * 1024;
+    private const int MaxStreamsPerConnection = 1024;
+
+    private readonly KestrelServer _kestrel;
+    private readonly ServiceProvider _services;
+    private readonly RpcRouter _router;
+    private readonly int _maxMessageBytes;
+    private readonly ILogger _logger;
+    private int _stopped;
+
+    private RpcServer(KestrelServer kestrel, ServiceProvider services, RpcRouter router, int maxMessageBytes, ILogger logger)
+    {
+        (_kestrel, _services, _router, _maxMessageBytes, _logger) = (kestrel, services, router, maxMessageBytes, logger);
+    }
+
+    /// <summary>The TCP port the server listens on (the chosen one when the options said 0).</summary>
+    public int Port { get; private set; }
+
+    /// <summary>Where local clients reach the server, as "host:port" (loopback for a wildcard host).</summary>
+    public string Endpoint { get; private set; } = string.Empty;
+
+    /// <summary>Registers the handlers, binds the port and starts serving.</summary>
+    /// <param name="options">Where to listen; validated here.</param>
+    /// <param name="configure">Registers handlers, typically with <c>router.Map(service)</c>.</param>
+    /// <param name="loggerFactory">Receives the server's and Kestrel's logs; null for none.</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <returns>The running server; dispose it to stop.</returns>
+    public static async Task<RpcServer> StartAsync(
+        RpcServerOptions options, Action<RpcRouter> configure, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(configure);
+        options.Validate();
+        var router = new RpcRouter();
+        configure(router);
+
+        loggerFactory ??= NullLoggerFactory.Instance;
+        ServiceProvider services = new ServiceCollection().AddSingleton(loggerFactory).BuildServiceProvider();
+        KestrelServerOptions kestrelOptions = CreateKestrelOptions(options, services);
+        var transport = new SocketTransportFactory(Options.Create(new SocketTransportOptions()), loggerFactory);
+        var kestrel = new KestrelServer(Options.Create(kestrelOptions), transport, loggerFactory);
+        var server = new RpcServer(kestrel, services, router, options.MaxMessageBytes, loggerFactory.CreateLogger<RpcServer>());
+        try
+        {
+            await kestrel.StartAsync(new Application(server), cancellationToken).ConfigureAwait(false);
+            server.Port = BoundPort(kestrel);
+            string host = IPAddress.TryParse(options.Host, out IPAddress? address) && !address.Equals(IPAddress.Any) && !address.Equals(IPAddress.IPv6Any)
+                ? address.ToString()
+                : "127.0.0.1";
+            server.Endpoint = host.Contains(':', StringComparison.Ordinal) ? $"[{host}]:{server.Port}" : $"{host}:{server.Port}";
+            Log.Started(server._logger, server.Endpoint, router.Count);
+            return server;
+        }
+        catch
+        {
+            await server.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Stops accepting calls and waits for the ones in flight (until the token fires, then aborts them).</summary>
+    /// <param name="cancellationToken">Turns the graceful stop into an abort.</param>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) == 0)
+        {
+            await _kestrel.StopAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Stops the server (aborting calls still running after 5 s) and releases the port.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
+        {
+            await StopAsync(timeout.Token).ConfigureAwait(false);
+        }
+
+        _kestrel.Dispose();
+        await _services.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private static KestrelServerOptions CreateKestrelOptions(RpcServerOptions options, IServiceProvider services)
+    {
+        var kestrel = new KestrelServerOptions { ApplicationServices = services, AddServerHeader = false };
+        KestrelServerLimits limits = kestrel.Limits;
+
+        // Message size is enforced per message by the framing; slow peers are the caller's concern
+        // (cancellation), not a reason to cut a bulk transfer off.
+        limits.MaxRequestBodySize = null;
+        limits.MinRequestBodyDataRate = null;
+        limits.MinResponseDataRate = null;
+        limits.Http2.InitialConnectionWindowSize = ConnectionWindowSize;
+        limits.Http2.InitialStreamWindowSize = StreamWindowSize;
+        limits.Http2.MaxStreamsPerConnection = MaxStreamsPerConnection;
+        limits.Http2.MaxFrameSize = MaxFrameSize;
+
+        // HTTP/2 only: cleartext clients connect with prior knowledge (h2c), there is no upgrade.
+        Action<ListenOptions> http2 = listen => listen.Protocols = HttpProtocols.Http2;
+        if (options.Host == "localhost")
+        {
+            kestrel.Listen(IPAddress.Loopback, options.Port, http2);
+        }
+        else
+        {
+            kestrel.Listen(IPAddress.Parse(options.Host), options.Port, http2);
+        }
+
+        return kestrel;
+    }
+
+    private static int BoundPort(KestrelServer kestrel)
+    {
+        ICollection<string> addresses = kestrel.Features.Get<IServerAddressesFeature>()?.Addresses
+            ?? throw new InvalidOperationException("Kestrel reports no addresses");
+        foreach (string address in addresses)
+        {
+            return new Uri(address).Port;
+        }
+
+        throw new InvalidOperationException("Kestrel bound no address");
+    }
+
+    /// <summary>Handles one request: every outcome ends in a grpc-status, never in an exception.</summary>
+    private async Task ProcessAsync(HttpContext context)
+    {
+        HttpRequest request = context.Request;
+        HttpResponse response = context.Response;
+        string path = request.Path.Value ?? string.Empty;
+        if (!HttpMethods.IsPost(request.Method))
+        {
+            response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+            return;
+        }
+
+        // 415 rather than 200 + grpc-status, so that a non-gRPC client cannot take the error for success.
+        if (!GrpcFraming.IsGrpcContentType(request.ContentType))
+        {
+            response.StatusCode = StatusCodes.Status415UnsupportedMediaType;
+            SetStatus(response, ErrorCode.Internal, $"content-type '{request.ContentType}' is not {GrpcFraming.ContentType}");
+            return;
+        }
+
+        response.ContentType = GrpcFraming.ContentType;
+        if (!_router.TryGetMethod(path, out RpcMethod? method))
+        {
+            SetStatus(response, ErrorCode.Unimplemented, $"unknown method {path}");
+            return;
+        }
+
+        CancellationToken aborted = context.RequestAborted;
+        try
+        {
+            PipeReader body = request.BodyReader;
+            ReadOnlySequence<byte> payload = await ReadMessageAsync(body, path, aborted).ConfigureAwait(false);
+            IMessage reply = await method.InvokeAsync(payload, body, aborted).ConfigureAwait(false);
+            WriteMessage(response.BodyWriter, reply, path);
+            response.AppendTrailer(GrpcStatus.StatusKey, GrpcStatus.ToHeaderValue(ErrorCode.Ok));
+        }
+        catch (Exception ex)
+        {
+            Fail(response, path, ex, aborted);
+        }
+    }
+
+    /// <summary>
+    /// Reads the body up to its end and returns the one message in it (without its prefix). The
+    /// sequence stays valid until the method advances <paramref name="body"/> past it.
+    /// </summary>
+    private async ValueTask<ReadOnlySequence<byte>> ReadMessageAsync(PipeReader body, string path, CancellationToken cancellationToken)
+    {
+        ReadResult result = await body.ReadAtLeastAsync(GrpcFraming.PrefixLength, cancellationToken).ConfigureAwait(false);
+        ReadOnlySequence<byte> buffer = result.Buffer;
+        if (buffer.Length < GrpcFraming.PrefixLength)
+        {
+            Throw.InvalidArgument(buffer.IsEmpty ? $"request to {path} has no message" : $"request to {path} ends inside a message prefix");
+        }
+
+        Span<byte> prefix = stackalloc byte[GrpcFraming.PrefixLength];
+        buffer.Slice(0, GrpcFraming.PrefixLength).CopyTo(prefix);
+        int length = GrpcFraming.ReadPrefix(prefix, _maxMessageBytes, ErrorCode.InvalidArgument, $"request to {path}");
+        long framed = GrpcFraming.PrefixLength + (long)length;
+
+        // Kestrel grants HTTP/2 window as bytes are examined, not consumed, so waiting for a
+        // message larger than the stream window without consuming it cannot stall.
+        while (buffer.Length <= framed && !result.IsCompleted)
+        {
+            body.AdvanceTo(buffer.Start, buffer.End);
+            result = buffer.Length < framed
+                ? await body.ReadAtLeastAsync((int)framed, cancellationToken).ConfigureAwait(false)
+                : await body.ReadAsync(cancellationToken).ConfigureAwait(false);
+            buffer = result.Buffer;
+        }
+
+        if (buffer.Length < framed)
+        {
+            Throw.InvalidArgument($"request to {path} ends inside its message ({buffer.Length - GrpcFraming.PrefixLength} of {length} bytes)");
+        }
+
+        if (buffer.Length > framed)
+        {
+            Throw.InvalidArgument($"request to {path} has more than one message");
+        }
+
+        return buffer.Slice(GrpcFraming.PrefixLength);
+    }
+
+    private void WriteMessage(PipeWriter writer, IMessage reply, string path)
+    {
+        int size = reply.CalculateSize();
+        GrpcFraming.CheckSize(size, _maxMessageBytes, $"response to {path}");
+        GrpcFraming.WritePrefix(writer.GetSpan(GrpcFraming.PrefixLength), size);
+        writer.Advance(GrpcFraming.PrefixLength);
+
+        // Serializes segment by segment into Kestrel's output pipe: no contiguous copy of the message.
+        reply.WriteTo(writer);
+    }
+
+    private void Fail(HttpResponse response, string path, Exception ex, CancellationToken aborted)
+    {
+        (ErrorCode code, string message) = ex switch
+        {
+            BlobSeerException e => (e.Code, e.Message),
+            InvalidProtocolBufferException => (ErrorCode.InvalidArgument, $"malformed request to {path}: {ex.Message}"),
+            OperationCanceledException => (ErrorCode.Cancelled, $"{path} was cancelled"),
+            _ => (ErrorCode.Internal, $"{path} failed: {ex.Message}"),
+        };
+
+        if (code is ErrorCode.Internal or ErrorCode.Unknown or ErrorCode.DataLoss)
+        {
+            Log.CallFailed(_logger, path, code, ex);
+        }
+        else
+        {
+            Log.CallRejected(_logger, path, code, message);
+        }
+
+        if (aborted.IsCancellationRequested)
+        {
+            return; // The client reset the stream; nobody is left to read a status.
+        }
+
+        if (response.HasStarted)
+        {
+            response.AppendTrailer(GrpcStatus.StatusKey, GrpcStatus.ToHeaderValue(code));
+            response.AppendTrailer(GrpcStatus.MessageKey, GrpcStatus.EncodeMessage(message));
+        }
+        else
+        {
+            SetStatus(response, code, message);
+        }
+    }
+
+    // Status in the headers and no body: gRPC's trailers-only response.
+    private static void SetStatus(HttpResponse response, ErrorCode code, string message)
+    {
+        response.Headers[GrpcStatus.StatusKey] = GrpcStatus.ToHeaderValue(code);
+        response.Headers[GrpcStatus.MessageKey] = GrpcStatus.EncodeMessage(message);
+    }
+
+    /// <summary>
+    /// The Kestrel application: reuses one <see cref="DefaultHttpContext"/> per pooled HTTP/2
+    /// stream, as ASP.NET's own hosting layer does, so a call allocates no context.
+    /// </summary>
+    private sealed class Application(RpcServer server) : IHttpApplication<HttpContext>
+    {
+        public HttpContext CreateContext(IFeatureCollection contextFeatures)
+        {
+            if (contextFeatures is IHostContextContainer<HttpContext> container)
+            {
+                if (container.HostContext is DefaultHttpContext pooled)
+                {
+                    pooled.Initialize(contextFeatures);
+                    return pooled;
+                }
+
+                var context = new DefaultHttpContext(contextFeatures);
+                container.HostContext = context;
+                return context;
+            }
+
+            return new DefaultHttpContext(contextFeatures);
+        }
+
+        public Task ProcessRequestAsync(HttpContext context) => server.ProcessAsync(context);
+
+        public void DisposeContext(HttpContext context, Exception? exception) => ((DefaultHttpContext)context).Uninitialize();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 5100, Level = LogLevel.Information, Message = "RPC server listening on {Endpoint} with {Methods} methods")]
+        public static partial void Started(ILogger logger, string endpoint, int methods);
+
+        [LoggerMessage(EventId = 5101, Level = LogLevel.Error, Message = "RPC {Path} failed with {Code}")]
+        public static partial void CallFailed(ILogger logger, string path, ErrorCode code, Exception exception);
+
+        [LoggerMessage(EventId = 5102, Level = LogLevel.Debug, Message = "RPC {Path} answered {Code}: {Message}")]
+        public static partial void CallRejected(ILogger logger, string path, ErrorCode code, string message);
+    }
+}

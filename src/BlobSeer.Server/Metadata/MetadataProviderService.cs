@@ -1,0 +1,142 @@
+using System.Collections.Concurrent;
+using BlobSeer.Core;
+using BlobSeer.Protocol;
+using BlobSeer.Protocol.Messages;
+using BlobSeer.Protocol.Rpc;
+using BlobSeer.Server.Storage;
+using Google.Protobuf;
+using CoreNodeKey = BlobSeer.Core.Trees.NodeKey;
+
+namespace BlobSeer.Server.Metadata;
+
+/// <summary>
+/// A metadata provider: one member of the DHT of immutable segment-tree nodes. Nodes are kept in
+/// memory for lookups and appended to a log (fsync'd, group commit) before a put is acknowledged.
+/// A node is written once; a second put of the same key is ignored, so retries are safe.
+/// </summary>
+public sealed class MetadataProviderService : IMetadataProviderService, IDisposable
+{
+    private const int MaxNodesPerCall = 100_000;
+
+    private readonly ConcurrentDictionary<CoreNodeKey, TreeNode> _nodes = new();
+    private readonly AppendLog _log;
+
+    /// <summary>Opens the node log in <paramref name="directory"/> and loads every node.</summary>
+    public MetadataProviderService(string directory)
+    {
+        _log = AppendLog.Open(Path.Combine(directory, "nodes.log"), payload =>
+        {
+            var node = TreeNode.Parser.ParseFrom(payload);
+            _nodes.TryAdd(node.Key.ToCore(), node);
+        });
+    }
+
+    /// <summary>Nodes stored.</summary>
+    public int NodeCount => _nodes.Count;
+
+    /// <summary>Stores nodes durably.</summary>
+    public async ValueTask<Empty> PutNodesAsync(PutNodesRequest request, CancellationToken cancellationToken)
+    {
+        if (request.Nodes.Count > MaxNodesPerCall)
+        {
+            Throw.InvalidArgument($"{request.Nodes.Count} nodes in one call is more than {MaxNodesPerCall}");
+        }
+
+        var fresh = new List<(CoreNodeKey Key, TreeNode Node)>(request.Nodes.Count);
+        var payloads = new List<ReadOnlyMemory<byte>>(request.Nodes.Count);
+        foreach (var node in request.Nodes)
+        {
+            var key = Validate(node);
+            if (!_nodes.ContainsKey(key))
+            {
+                fresh.Add((key, node));
+                payloads.Add(node.ToByteArray());
+            }
+        }
+
+        if (payloads.Count > 0)
+        {
+            await _log.AppendManyAsync(payloads, cancellationToken).ConfigureAwait(false);
+            foreach (var (key, node) in fresh)
+            {
+                _nodes.TryAdd(key, node);
+            }
+        }
+
+        return new Empty();
+    }
+
+    /// <summary>Looks nodes up; NotFound names the first missing one.</summary>
+    public ValueTask<GetNodesResponse> GetNodesAsync(GetNodesRequest request, CancellationToken cancellationToken)
+    {
+        if (request.Keys.Count > MaxNodesPerCall)
+        {
+            Throw.InvalidArgument($"{request.Keys.Count} keys in one call is more than {MaxNodesPerCall}");
+        }
+
+        var response = new GetNodesResponse();
+        foreach (var wire in request.Keys)
+        {
+            var key = wire.ToCore();
+            if (!_nodes.TryGetValue(key, out var node))
+            {
+                Throw.NotFound($"tree node {key} is not stored here");
+            }
+
+            response.Nodes.Add(node);
+        }
+
+        return ValueTask.FromResult(response);
+    }
+
+    private static CoreNodeKey Validate(TreeNode node)
+    {
+        if (node.Key is null)
+        {
+            Throw.InvalidArgument("a tree node without a key");
+        }
+
+        var key = node.Key.ToCore();
+        if (key.IsLeaf)
+        {
+            if (node.Page is null || node.Left is not null || node.Right is not null)
+            {
+                Throw.InvalidArgument($"leaf {key} must describe a page and have no children");
+            }
+
+            if (node.Page.PageId.Length != 16 || node.Page.Providers.Count == 0)
+            {
+                Throw.InvalidArgument($"leaf {key} must name a 16-byte page id and at least one provider");
+            }
+        }
+        else
+        {
+            if (node.Page is not null || (node.Left is null && node.Right is null))
+            {
+                Throw.InvalidArgument($"inner node {key} must have a child and no page");
+            }
+
+            CheckChild(key, node.Left, key.Span.Left);
+            CheckChild(key, node.Right, key.Span.Right);
+        }
+
+        return key;
+    }
+
+    private static void CheckChild(CoreNodeKey parent, NodeKey? child, Core.Trees.PageSpan expected)
+    {
+        if (child is null)
+        {
+            return;
+        }
+
+        var c = child.ToCore();
+        if (c.First != expected.First || c.Count != expected.Count)
+        {
+            Throw.InvalidArgument($"node {parent} names child {c} where {expected} belongs");
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _log.Dispose();
+}

@@ -1,0 +1,207 @@
+using System.Text.Json;
+using BlobSeer.Core;
+using BlobSeer.Protocol.Messages;
+using BlobSeer.Protocol.Rpc;
+
+namespace BlobSeer.Server.ProviderManager;
+
+/// <summary>Options of the provider manager role.</summary>
+public sealed class ProviderManagerOptions
+{
+    /// <summary>Directory of the provider table (<c>providers.json</c>).</summary>
+    public required string Directory { get; init; }
+
+    /// <summary>How often data providers report. Default 1 s.</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>A provider silent for this long is not given new pages. Default 5 s.</summary>
+    public TimeSpan DeadAfter { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>A provider with less free space than this is not given new pages. Default 64 MiB.</summary>
+    public long ReserveBytes { get; init; } = 64L << 20;
+}
+
+/// <summary>
+/// The provider manager: registration and heartbeats of data providers, and the choice of which
+/// providers store each new page — distinct live providers per page, least loaded first, ties
+/// broken at random so concurrent writers spread over the cluster.
+/// </summary>
+public sealed class ProviderManagerService : IProviderManagerService
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<uint, Entry> _providers = [];
+    private readonly ProviderManagerOptions _options;
+    private readonly string _tablePath;
+
+    private sealed class Entry
+    {
+        public required uint Id { get; init; }
+        public required string Endpoint { get; set; }
+        public ulong Capacity { get; set; }
+        public ulong Free { get; set; }
+        public uint Load { get; set; }
+        public ulong Pages { get; set; }
+        public long LastHeartbeatMs { get; set; }
+
+        // Pages handed out recently; decays so that allocation spreads even between heartbeats.
+        public double Assigned { get; set; }
+    }
+
+    private sealed record TableRow(uint Id, string Endpoint);
+
+    /// <summary>Loads the provider table (ids and last endpoints) from the directory.</summary>
+    public ProviderManagerService(ProviderManagerOptions options)
+    {
+        _options = options;
+        Directory.CreateDirectory(options.Directory);
+        _tablePath = Path.Combine(options.Directory, "providers.json");
+        if (File.Exists(_tablePath))
+        {
+            foreach (var row in JsonSerializer.Deserialize<TableRow[]>(File.ReadAllText(_tablePath)) ?? [])
+            {
+                _providers[row.Id] = new Entry { Id = row.Id, Endpoint = row.Endpoint };
+            }
+        }
+    }
+
+    /// <summary>Registers a data provider, or re-registers one under the id it had (its endpoint may have changed).</summary>
+    public ValueTask<RegisterProviderResponse> RegisterAsync(RegisterProviderRequest request, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(request.Endpoint) || request.Endpoint.Length > 256)
+        {
+            Throw.InvalidArgument("a data provider must register with an endpoint (host:port)");
+        }
+
+        lock (_gate)
+        {
+            var id = request.Id;
+            if (id == 0 || (_providers.TryGetValue(id, out var existing) && existing.Endpoint != request.Endpoint && IsAlive(existing)))
+            {
+                // New provider (or an id clash with a live one): draw a fresh random id so that ids
+                // never depend on the table having survived.
+                do
+                {
+                    id = (uint)Random.Shared.Next(1, int.MaxValue);
+                }
+                while (_providers.ContainsKey(id));
+            }
+
+            if (!_providers.TryGetValue(id, out var entry))
+            {
+                entry = new Entry { Id = id, Endpoint = request.Endpoint };
+                _providers[id] = entry;
+            }
+
+            entry.Endpoint = request.Endpoint;
+            entry.Capacity = request.CapacityBytes;
+            entry.Free = request.FreeBytes;
+            entry.LastHeartbeatMs = Environment.TickCount64;
+            SaveTable();
+            return ValueTask.FromResult(new RegisterProviderResponse { Id = id, HeartbeatMs = (uint)_options.HeartbeatInterval.TotalMilliseconds });
+        }
+    }
+
+    /// <summary>Records a heartbeat; NotFound tells a provider the manager forgot it and it must register again.</summary>
+    public ValueTask<Empty> HeartbeatAsync(HeartbeatRequest request, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (!_providers.TryGetValue(request.Id, out var entry))
+            {
+                Throw.NotFound($"data provider {request.Id} is not registered");
+            }
+
+            entry.Free = request.FreeBytes;
+            entry.Capacity = request.CapacityBytes;
+            entry.Load = request.Load;
+            entry.Pages = request.PagesStored;
+            entry.LastHeartbeatMs = Environment.TickCount64;
+        }
+
+        return ValueTask.FromResult(new Empty());
+    }
+
+    /// <summary>Chooses <c>replication</c> distinct live providers for each of <c>pages</c> new pages.</summary>
+    public ValueTask<AllocateResponse> AllocateAsync(AllocateRequest request, CancellationToken cancellationToken)
+    {
+        if (request.Pages is 0 or > 1_000_000)
+        {
+            Throw.InvalidArgument($"cannot allocate {request.Pages} pages at once (1 to 1000000)");
+        }
+
+        var replication = (int)Math.Max(1, request.Replication);
+        var response = new AllocateResponse();
+        lock (_gate)
+        {
+            var live = _providers.Values.Where(e => IsAlive(e) && e.Free > (ulong)_options.ReserveBytes).ToArray();
+            if (live.Length < replication)
+            {
+                Throw.Error(ErrorCode.Unavailable,
+                    $"{live.Length} live data provider(s) with free space, {replication} needed for replication {replication}");
+            }
+
+            foreach (var e in live)
+            {
+                e.Assigned *= 0.5;
+            }
+
+            var order = new Entry[live.Length];
+            for (var p = 0; p < request.Pages; p++)
+            {
+                // Least assigned first; a random key breaks ties so parallel writers do not all
+                // pick the same provider.
+                live.CopyTo(order, 0);
+                Random.Shared.Shuffle(order);
+                Array.Sort(order, (a, b) => (a.Assigned + (a.Load * 0.01)).CompareTo(b.Assigned + (b.Load * 0.01)));
+                var set = new ProviderSet();
+                for (var r = 0; r < replication; r++)
+                {
+                    order[r].Assigned += 1;
+                    set.Providers.Add(order[r].Id);
+                }
+
+                response.Pages.Add(set);
+            }
+        }
+
+        return ValueTask.FromResult(response);
+    }
+
+    /// <summary>Every known provider with its last report.</summary>
+    public ValueTask<ListProvidersResponse> ListProvidersAsync(Empty request, CancellationToken cancellationToken)
+    {
+        var response = new ListProvidersResponse();
+        var nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        lock (_gate)
+        {
+            foreach (var e in _providers.Values.OrderBy(e => e.Id))
+            {
+                response.Providers.Add(new ProviderInfo
+                {
+                    Id = e.Id,
+                    Endpoint = e.Endpoint,
+                    Alive = IsAlive(e),
+                    CapacityBytes = e.Capacity,
+                    FreeBytes = e.Free,
+                    Load = e.Load,
+                    PagesStored = e.Pages,
+                    LastHeartbeatUnixMs = e.LastHeartbeatMs == 0 ? 0 : nowMs - (Environment.TickCount64 - e.LastHeartbeatMs),
+                });
+            }
+        }
+
+        return ValueTask.FromResult(response);
+    }
+
+    private bool IsAlive(Entry e) =>
+        e.LastHeartbeatMs != 0 && Environment.TickCount64 - e.LastHeartbeatMs < (long)_options.DeadAfter.TotalMilliseconds;
+
+    // Caller holds _gate. Written atomically (temp file + rename) so a crash never leaves half a table.
+    private void SaveTable()
+    {
+        var rows = _providers.Values.OrderBy(e => e.Id).Select(e => new TableRow(e.Id, e.Endpoint)).ToArray();
+        var tmp = _tablePath + ".tmp";
+        File.WriteAllText(tmp, JsonSerializer.Serialize(rows));
+        File.Move(tmp, _tablePath, overwrite: true);
+    }
+}

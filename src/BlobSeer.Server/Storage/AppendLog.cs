@@ -1,0 +1,200 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using BlobSeer.Core;
+using Microsoft.Win32.SafeHandles;
+
+namespace BlobSeer.Server.Storage;
+
+/// <summary>
+/// An append-only log of small records with group commit: each record is
+/// <c>[u32 length][u32 crc32c][payload]</c>; <see cref="AppendAsync"/> returns once the record is
+/// on disk, and concurrent appends share one fsync. Opening replays every intact record and cuts
+/// a torn tail (a crash in the middle of a write) away. Used for the version manager's
+/// write-ahead log and the metadata providers' node store.
+/// </summary>
+internal sealed class AppendLog : IDisposable
+{
+    private const int HeaderBytes = 8;
+    private const int MaxRecordBytes = 64 << 20;
+
+    private readonly SafeFileHandle _handle;
+    private readonly Lock _gate = new();
+    private readonly SemaphoreSlim _flush = new(1, 1);
+    private long _end;
+    private long _written;
+    private long _durable;
+
+    private AppendLog(SafeFileHandle handle, long end)
+    {
+        _handle = handle;
+        _end = end;
+    }
+
+    /// <summary>File path.</summary>
+    public required string Path { get; init; }
+
+    /// <summary>Bytes of a torn tail cut away when the log was opened (0 after a clean shutdown).</summary>
+    public long TruncatedBytes { get; private init; }
+
+    /// <summary>Bytes in the log.</summary>
+    public long Length => Volatile.Read(ref _end);
+
+    /// <summary>Opens (or creates) the log and hands every intact record to <paramref name="replay"/>, in order.</summary>
+    public static AppendLog Open(string path, Action<ReadOnlySpan<byte>> replay)
+    {
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+        var handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
+        try
+        {
+            var fileLength = RandomAccess.GetLength(handle);
+            var end = Replay(handle, fileLength, replay);
+            if (end < fileLength)
+            {
+                RandomAccess.SetLength(handle, end);
+                RandomAccess.FlushToDisk(handle);
+            }
+
+            return new AppendLog(handle, end) { Path = path, TruncatedBytes = fileLength - end };
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    private static long Replay(SafeFileHandle handle, long fileLength, Action<ReadOnlySpan<byte>> replay)
+    {
+        long pos = 0;
+        Span<byte> header = stackalloc byte[HeaderBytes];
+        var buffer = ArrayPool<byte>.Shared.Rent(4096);
+        try
+        {
+            while (pos + HeaderBytes <= fileLength)
+            {
+                if (RandomAccess.Read(handle, header, pos) != HeaderBytes)
+                {
+                    break;
+                }
+
+                var length = BinaryPrimitives.ReadInt32LittleEndian(header);
+                var crc = BinaryPrimitives.ReadUInt32LittleEndian(header[4..]);
+                if (length < 0 || length > MaxRecordBytes || pos + HeaderBytes + length > fileLength)
+                {
+                    break;
+                }
+
+                if (buffer.Length < length)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = ArrayPool<byte>.Shared.Rent(length);
+                }
+
+                var payload = buffer.AsSpan(0, length);
+                if (RandomAccess.Read(handle, payload, pos + HeaderBytes) != length || Crc32C.Compute(payload) != crc)
+                {
+                    break;
+                }
+
+                replay(payload);
+                pos += HeaderBytes + length;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        return pos;
+    }
+
+    /// <summary>Appends one record and returns once it is durable.</summary>
+    public async ValueTask AppendAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
+    {
+        var seq = Write(payload.Span);
+        await FlushAsync(seq, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Appends several records that become durable together.</summary>
+    public async ValueTask AppendManyAsync(IReadOnlyList<ReadOnlyMemory<byte>> payloads, CancellationToken cancellationToken = default)
+    {
+        long seq = 0;
+        foreach (var p in payloads)
+        {
+            seq = Write(p.Span);
+        }
+
+        await FlushAsync(seq, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Writes a record to the file (not yet durable) and returns its sequence number for
+    /// <see cref="FlushAsync"/>. Lets a caller order records under its own lock and wait for the
+    /// disk outside it.
+    /// </summary>
+    public long Write(ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length > MaxRecordBytes)
+        {
+            Throw.Error(ErrorCode.ResourceExhausted, $"log record of {payload.Length} bytes exceeds {MaxRecordBytes} in {Path}");
+        }
+
+        var record = ArrayPool<byte>.Shared.Rent(HeaderBytes + payload.Length);
+        try
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(record, payload.Length);
+            BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(4), Crc32C.Compute(payload));
+            payload.CopyTo(record.AsSpan(HeaderBytes));
+            lock (_gate)
+            {
+                try
+                {
+                    RandomAccess.Write(_handle, record.AsSpan(0, HeaderBytes + payload.Length), _end);
+                }
+                catch (IOException e)
+                {
+                    // A partial write (disk full) must not leave a half record before later ones.
+                    RandomAccess.SetLength(_handle, _end);
+                    throw new BlobSeerException(ErrorCode.ResourceExhausted, $"cannot append to {Path}: {e.Message}", e);
+                }
+
+                _end += HeaderBytes + payload.Length;
+                return ++_written;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(record);
+        }
+    }
+
+    // Group commit: whoever holds the flush lock syncs everything written so far; callers
+    // queued behind it usually find their record already durable.
+    /// <summary>Returns once every record up to sequence number <paramref name="seq"/> is durable.</summary>
+    public async ValueTask FlushAsync(long seq, CancellationToken cancellationToken = default)
+    {
+        await _flush.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (Volatile.Read(ref _durable) >= seq)
+            {
+                return;
+            }
+
+            var target = Volatile.Read(ref _written);
+            RandomAccess.FlushToDisk(_handle);
+            Volatile.Write(ref _durable, target);
+        }
+        finally
+        {
+            _flush.Release();
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _handle.Dispose();
+        _flush.Dispose();
+    }
+}

@@ -1,0 +1,245 @@
+using BlobSeer.Core;
+using BlobSeer.Core.Versions;
+using BlobSeer.Protocol;
+using BlobSeer.Protocol.Messages;
+using BlobSeer.Protocol.Rpc;
+using BlobSeer.Server.Storage;
+using Google.Protobuf;
+
+namespace BlobSeer.Server.VersionManager;
+
+/// <summary>
+/// The version manager: blob registry with unique names, version assignment (returning the
+/// in-flight versions before each new one), completion, publication strictly in order, clones.
+/// It serializes publication, never writes: writers store pages and nodes in parallel and only
+/// ask it for a number and report completion. State changes are written ahead to a log and
+/// fsync'd before they are acknowledged.
+/// </summary>
+public sealed partial class VersionManagerService : IVersionManagerService, IDisposable
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<ulong, BlobEntry> _blobs = [];
+    private readonly Dictionary<string, ulong> _names = new(StringComparer.Ordinal);
+    private readonly AppendLog _log;
+    private readonly VersionManagerOptions _options;
+    private readonly Func<ClusterMap> _clusterMap;
+    private ulong _nextId = 1;
+
+    private sealed class BlobEntry(BlobState state)
+    {
+        public BlobState State { get; } = state;
+
+        // Completed and replaced on every publication; waiters re-check after it fires.
+        public TaskCompletionSource Published { get; set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>Opens the log in <see cref="VersionManagerOptions.Directory"/> and recovers every blob and version.</summary>
+    public VersionManagerService(VersionManagerOptions options, Func<ClusterMap> clusterMap)
+    {
+        options.Validate();
+        _options = options;
+        _clusterMap = clusterMap;
+        _log = AppendLog.Open(Path.Combine(options.Directory, "versions.log"), Replay);
+    }
+
+    /// <summary>Number of blobs.</summary>
+    public int BlobCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _blobs.Count;
+            }
+        }
+    }
+
+    /// <summary>Bytes of a torn log tail discarded at start (0 after a clean shutdown).</summary>
+    public long RecoveredTornBytes => _log.TruncatedBytes;
+
+    /// <summary>Creates a blob.</summary>
+    public async ValueTask<BlobInfo> CreateBlobAsync(CreateBlobRequest request, CancellationToken cancellationToken)
+    {
+        var pageSize = request.PageSize == 0 ? _options.DefaultPageSize : (int)Math.Min(request.PageSize, int.MaxValue);
+        var geometry = new PageGeometry(pageSize);
+        var replication = request.Replication == 0 ? _options.DefaultReplication : (int)Math.Min(request.Replication, int.MaxValue);
+        if (replication is < 1 or > 16)
+        {
+            Throw.InvalidArgument($"replication {request.Replication} is not between 1 and 16");
+        }
+
+        var name = BlobNames.Normalize(request.Name);
+        long seq;
+        BlobInfo info;
+        lock (_gate)
+        {
+            if (name is not null && _names.TryGetValue(name, out var taken))
+            {
+                Throw.Error(ErrorCode.AlreadyExists, $"a blob named '{name}' already exists (id {taken})");
+            }
+
+            var state = new BlobState(_nextId, name, geometry, replication, 0, null, 0, 0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            seq = Add(state);
+            info = ToInfo(state);
+        }
+
+        await _log.FlushAsync(seq, cancellationToken).ConfigureAwait(false);
+        return info;
+    }
+
+    /// <summary>Clones a published version of a blob into a new blob that shares all its data and metadata.</summary>
+    public async ValueTask<BlobInfo> CloneAsync(CloneRequest request, CancellationToken cancellationToken)
+    {
+        var name = BlobNames.Normalize(request.Name);
+        long seq;
+        BlobInfo info;
+        lock (_gate)
+        {
+            var source = Find(request.Blob).State;
+            var version = request.Latest ? source.PublishedVersion : request.Version;
+            RequirePublished(source, version);
+            if (name is not null && _names.TryGetValue(name, out var taken))
+            {
+                Throw.Error(ErrorCode.AlreadyExists, $"a blob named '{name}' already exists (id {taken})");
+            }
+
+            var rec = source.Get(version);
+            var state = new BlobState(_nextId, name, source.Geometry, source.Replication, rec.Size, rec.Root,
+                source.Id, version, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            seq = Add(state);
+            info = ToInfo(state);
+        }
+
+        await _log.FlushAsync(seq, cancellationToken).ConfigureAwait(false);
+        return info;
+    }
+
+    // Caller holds _gate.
+    private long Add(BlobState state)
+    {
+        var record = new VersionManagerRecord
+        {
+            Created = new BlobCreated { Blob = ToInfo(state), Size = (ulong)state.Latest.Size, Root = state.Latest.Root.ToWire() },
+        };
+        var seq = _log.Write(record.ToByteArray());
+        Register(state);
+        return seq;
+    }
+
+    private void Register(BlobState state)
+    {
+        _blobs.Add(state.Id, new BlobEntry(state));
+        if (state.Name is not null)
+        {
+            _names.Add(state.Name, state.Id);
+        }
+
+        _nextId = Math.Max(_nextId, state.Id + 1);
+    }
+
+    /// <summary>A blob by id or name, with its latest published version.</summary>
+    public ValueTask<BlobInfo> GetBlobAsync(BlobRef request, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult(ToInfo(Resolve(request).State));
+        }
+    }
+
+    /// <summary>Every blob, ordered by id.</summary>
+    public ValueTask<ListBlobsResponse> ListBlobsAsync(Empty request, CancellationToken cancellationToken)
+    {
+        var response = new ListBlobsResponse();
+        lock (_gate)
+        {
+            foreach (var entry in _blobs.Values.OrderBy(b => b.State.Id))
+            {
+                response.Blobs.Add(ToInfo(entry.State));
+            }
+        }
+
+        return ValueTask.FromResult(response);
+    }
+
+    /// <summary>Where the other roles of the cluster listen.</summary>
+    public ValueTask<ClusterMap> GetClusterMapAsync(Empty request, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(_clusterMap());
+
+    private BlobEntry Find(ulong id)
+    {
+        if (!_blobs.TryGetValue(id, out var entry))
+        {
+            Throw.NotFound($"blob {id} does not exist");
+        }
+
+        return entry;
+    }
+
+    private BlobEntry Resolve(BlobRef r)
+    {
+        if (r.Id != 0)
+        {
+            return Find(r.Id);
+        }
+
+        if (string.IsNullOrEmpty(r.Name))
+        {
+            Throw.InvalidArgument("a blob reference needs an id or a name");
+        }
+
+        if (!_names.TryGetValue(r.Name, out var id))
+        {
+            Throw.NotFound($"no blob is named '{r.Name}'");
+        }
+
+        return Find(id);
+    }
+
+    private static void RequirePublished(BlobState state, ulong version)
+    {
+        if (version > state.LastAssigned)
+        {
+            Throw.NotFound($"blob {state.Id} has no version {version} (latest is {state.PublishedVersion})");
+        }
+
+        if (!state.IsPublished(version))
+        {
+            Throw.Error(ErrorCode.FailedPrecondition, $"blob {state.Id} version {version} is not published yet (latest is {state.PublishedVersion})");
+        }
+    }
+
+    internal static BlobInfo ToInfo(BlobState s) => new()
+    {
+        Id = s.Id,
+        Name = s.Name ?? "",
+        PageSize = (uint)s.Geometry.PageSize,
+        Replication = (uint)s.Replication,
+        LatestVersion = s.PublishedVersion,
+        LatestSize = (ulong)s.Latest.Size,
+        ParentBlob = s.ParentBlob,
+        ParentVersion = s.ParentVersion,
+        CreatedUnixMs = s.CreatedUnixMs,
+    };
+
+    internal static VersionInfo ToInfo(BlobState s, VersionRecord r)
+    {
+        var info = new VersionInfo
+        {
+            Blob = s.Id,
+            Version = r.Version,
+            Size = (ulong)r.Size,
+            Root = r.Root.ToWire(),
+            Published = s.IsPublished(r.Version),
+            CreatedUnixMs = r.CreatedUnixMs,
+        };
+        foreach (var range in r.Ranges)
+        {
+            info.Ranges.Add(range.ToWire());
+        }
+
+        return info;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _log.Dispose();
+}

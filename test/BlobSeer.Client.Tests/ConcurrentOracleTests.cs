@@ -1,0 +1,195 @@
+using System.Collections.Concurrent;
+
+namespace BlobSeer.Client.Tests;
+
+/// <summary>
+/// The definition of correct for versioning (DESIGN.md): many concurrent writers, appenders and
+/// cloners on shared blobs, aligned and unaligned ranges, vectored writes; afterwards every
+/// published version of every blob must read back exactly as a sequential model that applies
+/// the operations in version order. Readers run during the storm and are checked the same way.
+/// </summary>
+public sealed class ConcurrentOracleTests(ClusterFixture fixture)
+{
+    private const int PageSize = 4096;
+
+    private abstract record Op(ulong Blob, ulong Version);
+
+    private sealed record WriteOp(ulong Blob, ulong Version, (long Offset, byte[] Data)[] Segments) : Op(Blob, Version);
+
+    private sealed record AppendOp(ulong Blob, ulong Version, byte[] Data) : Op(Blob, Version);
+
+    private sealed record CloneOp(ulong NewBlob, ulong SourceBlob, ulong SourceVersion);
+
+    [Theory]
+    [InlineData(11, 16)]
+    [InlineData(12, 20)]
+    public async Task Every_published_version_reads_back_as_the_sequential_model(int seed, int workers)
+    {
+        var client = fixture.Client;
+        var blobs = new ConcurrentDictionary<ulong, Blob>();
+        for (var i = 0; i < 3; i++)
+        {
+            var b = await client.CreateBlobAsync(pageSize: PageSize, cancellationToken: TestContext.Current.CancellationToken);
+            blobs[b.Id] = b;
+        }
+
+        var ops = new ConcurrentBag<Op>();
+        var clones = new ConcurrentBag<CloneOp>();
+        var reads = new ConcurrentBag<(ulong Blob, ulong Version, long Offset, byte[] Data)>();
+        using var stopReaders = new CancellationTokenSource();
+
+        async Task Worker(int id)
+        {
+            var rng = new Random(seed * 1000 + id);
+            for (var n = 0; n < 12; n++)
+            {
+                var pool = blobs.Values.ToArray();
+                var blob = pool[rng.Next(pool.Length)];
+                var kind = rng.Next(100);
+                if (kind < 55)
+                {
+                    var segments = RandomSegments(rng, blob.Summary.Size);
+                    var v = await blob.WriteAsync(segments.Select(s => new BlobSegment(s.Offset, s.Data)).ToArray());
+                    ops.Add(new WriteOp(blob.Id, v, segments));
+                }
+                else if (kind < 90)
+                {
+                    var data = RandomBytes(rng, rng.Next(1, 3 * PageSize));
+                    var v = await blob.AppendAsync(data);
+                    ops.Add(new AppendOp(blob.Id, v, data));
+                }
+                else if (blobs.Count < 10)
+                {
+                    var latest = await blob.GetLatestVersionAsync();
+                    var version = (ulong)rng.NextInt64(0, (long)latest + 1);
+                    var clone = await blob.CloneAsync(version);
+                    clones.Add(new CloneOp(clone.Id, blob.Id, version));
+                    blobs[clone.Id] = clone;
+                }
+            }
+        }
+
+        async Task Reader(int id)
+        {
+            var rng = new Random(seed * 7777 + id);
+            while (!stopReaders.IsCancellationRequested)
+            {
+                var pool = blobs.Values.ToArray();
+                var blob = pool[rng.Next(pool.Length)];
+                var summary = await blob.RefreshAsync();
+                if (summary.Size == 0)
+                {
+                    await Task.Delay(5);
+                    continue;
+                }
+
+                var offset = rng.NextInt64(0, summary.Size);
+                var length = (int)Math.Min(summary.Size - offset, rng.Next(1, 4 * PageSize));
+                var buffer = new byte[length];
+                await blob.ReadAsync(summary.LatestVersion, offset, buffer);
+                reads.Add((blob.Id, summary.LatestVersion, offset, buffer));
+            }
+        }
+
+        var readers = Enumerable.Range(0, 4).Select(i => Task.Run(() => Reader(i))).ToArray();
+        await Task.WhenAll(Enumerable.Range(0, workers).Select(i => Task.Run(() => Worker(i))));
+        await stopReaders.CancelAsync();
+        await Task.WhenAll(readers);
+
+        // Build the sequential model of every blob, clones after their sources.
+        var model = new Dictionary<(ulong Blob, ulong Version), byte[]>();
+        var byBlob = ops.GroupBy(o => o.Blob).ToDictionary(g => g.Key, g => g.OrderBy(o => o.Version).ToList());
+        var cloneOf = clones.ToDictionary(c => c.NewBlob);
+
+        byte[] Content(ulong blob, ulong version)
+        {
+            if (model.TryGetValue((blob, version), out var cached))
+            {
+                return cached;
+            }
+
+            var current = cloneOf.TryGetValue(blob, out var c) ? Content(c.SourceBlob, c.SourceVersion) : [];
+            model[(blob, 0)] = current;
+            foreach (var op in byBlob.GetValueOrDefault(blob, []))
+            {
+                op.Version.ShouldBe((ulong)model.Count(k => k.Key.Blob == blob), $"blob {blob}: versions must be dense");
+                current = Apply(current, op);
+                model[(blob, op.Version)] = current;
+            }
+
+            return model[(blob, version)];
+        }
+
+        var verified = 0;
+        foreach (var blob in blobs.Values)
+        {
+            var latest = await blob.GetLatestVersionAsync();
+            latest.ShouldBe((ulong)byBlob.GetValueOrDefault(blob.Id, []).Count, $"blob {blob.Id}: every acknowledged write is published");
+            for (ulong v = 0; v <= latest; v++)
+            {
+                var expected = Content(blob.Id, v);
+                (await blob.GetSizeAsync(v)).ShouldBe(expected.Length, $"blob {blob.Id} v{v} size");
+                var actual = new byte[expected.Length];
+                await blob.ReadAsync(v, 0, actual);
+                actual.AsSpan().SequenceEqual(expected).ShouldBeTrue($"blob {blob.Id} v{v} differs from the model");
+                verified++;
+            }
+        }
+
+        foreach (var (blob, version, offset, data) in reads)
+        {
+            Content(blob, version).AsSpan((int)offset, data.Length).SequenceEqual(data).ShouldBeTrue($"concurrent read of blob {blob} v{version} at {offset}");
+        }
+
+        verified.ShouldBeGreaterThan(workers * 8);
+        TestContext.Current.TestOutputHelper?.WriteLine($"{ops.Count} writes/appends, {clones.Count} clones, {verified} versions verified, {reads.Count} concurrent reads checked");
+    }
+
+    private static (long Offset, byte[] Data)[] RandomSegments(Random rng, long size)
+    {
+        var count = rng.Next(4) == 0 ? rng.Next(2, 4) : 1;
+        var segments = new List<(long, byte[])>();
+        var at = rng.NextInt64(0, Math.Max(1, size + PageSize));
+        if (rng.Next(3) == 0)
+        {
+            at &= ~(long)(PageSize - 1);
+        }
+
+        for (var i = 0; i < count; i++)
+        {
+            var length = rng.Next(3) == 0 ? PageSize * rng.Next(1, 4) : rng.Next(1, 3 * PageSize);
+            segments.Add((at, RandomBytes(rng, length)));
+            at += length + rng.Next(1, 2 * PageSize);
+        }
+
+        return [.. segments];
+    }
+
+    private static byte[] RandomBytes(Random rng, int length)
+    {
+        var data = new byte[length];
+        rng.NextBytes(data);
+        return data;
+    }
+
+    private static byte[] Apply(byte[] current, Op op)
+    {
+        switch (op)
+        {
+            case AppendOp a:
+                return [.. current, .. a.Data];
+            case WriteOp w:
+                var end = Math.Max(current.Length, w.Segments.Max(s => s.Offset + s.Data.Length));
+                var next = new byte[end];
+                current.CopyTo(next, 0);
+                foreach (var (offset, data) in w.Segments)
+                {
+                    data.CopyTo(next, offset);
+                }
+
+                return next;
+            default:
+                throw new InvalidOperationException(op.ToString());
+        }
+    }
+}
