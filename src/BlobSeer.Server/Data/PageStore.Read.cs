@@ -6,8 +6,8 @@ using Microsoft.Win32.SafeHandles;
 
 namespace BlobSeer.Server.Data;
 
-// The read path: one positional read of header and data into a pooled buffer, both checksums
-// verified every time. Reads share no file position, so they run in parallel with each other
+// The read path: one positional read of the data into a pooled buffer, its checksum verified
+// every time. Reads share no file position, so they run in parallel with each other
 // and with the appender.
 public sealed partial class PageStore
 {
@@ -43,15 +43,17 @@ public sealed partial class PageStore
             handle = _segments[location.Segment];
         }
 
-        int total = HeaderSize + location.Length;
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(total);
+        // Only the data is read, so the rented buffer is the page's own power-of-two size, not
+        // the next one up; the data checksum is what proves the bytes are the page's.
+        int length = location.Length;
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
         try
         {
             int read = 0;
-            while (read < total)
+            while (read < length)
             {
                 int n = await RandomAccess.ReadAsync(
-                    handle, buffer.AsMemory(read, total - read), location.RecordOffset + read, cancellationToken)
+                    handle, buffer.AsMemory(read, length - read), location.RecordOffset + HeaderSize + read, cancellationToken)
                     .ConfigureAwait(false);
                 if (n == 0)
                 {
@@ -61,13 +63,13 @@ public sealed partial class PageStore
                 read += n;
             }
 
-            string? problem = CheckRecord(buffer.AsSpan(0, total), key, location);
-            if (problem is not null)
+            uint actual = Crc32C.Compute(buffer.AsSpan(0, length));
+            if (actual != location.Crc)
             {
-                throw CorruptRecord(key, location, problem);
+                throw CorruptRecord(key, location, $"its data has CRC32C {actual:x8}, not the stored {location.Crc:x8}");
             }
 
-            return new PageLease(buffer, HeaderSize, location.Length, location.Crc);
+            return new PageLease(buffer, 0, length, location.Crc);
         }
         catch (ObjectDisposedException e)
         {
@@ -80,23 +82,6 @@ public sealed partial class PageStore
             ArrayPool<byte>.Shared.Return(buffer);
             throw;
         }
-    }
-
-    /// <summary>Why a record read back does not match its index entry, or null if it does.</summary>
-    private static string? CheckRecord(ReadOnlySpan<byte> record, PageKey key, Location location)
-    {
-        if (!TryReadHeader(record[..HeaderSize], out PageKey storedKey, out int length, out uint crc))
-        {
-            return "its record header is damaged";
-        }
-
-        if (storedKey != key || length != location.Length || crc != location.Crc)
-        {
-            return $"its record header names page {storedKey}, {length} bytes, CRC32C {crc:x8}";
-        }
-
-        uint actual = Crc32C.Compute(record[HeaderSize..]);
-        return actual == crc ? null : $"its data has CRC32C {actual:x8}, not the stored {crc:x8}";
     }
 
     private BlobSeerException CorruptRecord(PageKey key, Location location, string problem)

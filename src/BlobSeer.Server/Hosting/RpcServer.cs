@@ -4,17 +4,16 @@ using System.Net;
 using BlobSeer.Core;
 using BlobSeer.Protocol.Rpc;
 using Google.Protobuf;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Abstractions;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 
 namespace BlobSeer.Server.Hosting;
 
@@ -51,9 +50,9 @@ public sealed class RpcServerOptions
 /// <see cref="RpcRouter"/>. Stock gRPC clients can call it.
 /// </summary>
 /// <remarks>
-/// Kestrel runs bare (no generic host, no configuration files, no console lifetime), so several
-/// servers can live in one process and nothing in the environment reconfigures them. Handler
-/// failures become <c>grpc-status</c> trailers; no exception escapes to Kestrel.
+/// The host around Kestrel reads no configuration files or environment variables and ignores
+/// console signals, so several servers can live in one process and nothing in the environment
+/// reconfigures them. Handler failures become <c>grpc-status</c> trailers; no exception escapes to Kestrel.
 /// </remarks>
 public sealed partial class RpcServer : IAsyncDisposable
 {
@@ -65,16 +64,16 @@ public sealed partial class RpcServer : IAsyncDisposable
     private const int MaxFrameSize = 256 * 1024;
     private const int MaxStreamsPerConnection = 1024;
 
-    private readonly KestrelServer _kestrel;
-    private readonly ServiceProvider _services;
+    private readonly IHost _host;
     private readonly RpcRouter _router;
     private readonly int _maxMessageBytes;
     private readonly ILogger _logger;
     private int _stopped;
 
-    private RpcServer(KestrelServer kestrel, ServiceProvider services, RpcRouter router, int maxMessageBytes, ILogger logger)
+    private RpcServer(Func<RpcServer, IHost> build, RpcRouter router, int maxMessageBytes, ILogger logger)
     {
-        (_kestrel, _services, _router, _maxMessageBytes, _logger) = (kestrel, services, router, maxMessageBytes, logger);
+        (_router, _maxMessageBytes, _logger) = (router, maxMessageBytes, logger);
+        _host = build(this);
     }
 
     /// <summary>The TCP port the server listens on (the chosen one when the options said 0).</summary>
@@ -99,15 +98,12 @@ public sealed partial class RpcServer : IAsyncDisposable
         configure(router);
 
         loggerFactory ??= NullLoggerFactory.Instance;
-        ServiceProvider services = new ServiceCollection().AddSingleton(loggerFactory).BuildServiceProvider();
-        KestrelServerOptions kestrelOptions = CreateKestrelOptions(options, services);
-        var transport = new SocketTransportFactory(Options.Create(new SocketTransportOptions()), loggerFactory);
-        var kestrel = new KestrelServer(Options.Create(kestrelOptions), transport, loggerFactory);
-        var server = new RpcServer(kestrel, services, router, options.MaxMessageBytes, loggerFactory.CreateLogger<RpcServer>());
+        var server = new RpcServer(
+            self => BuildHost(options, loggerFactory, self.ProcessAsync), router, options.MaxMessageBytes, loggerFactory.CreateLogger<RpcServer>());
         try
         {
-            await kestrel.StartAsync(new Application(server), cancellationToken).ConfigureAwait(false);
-            server.Port = BoundPort(kestrel);
+            await server._host.StartAsync(cancellationToken).ConfigureAwait(false);
+            server.Port = BoundPort(server._host.Services.GetRequiredService<IServer>());
             string host = IPAddress.TryParse(options.Host, out IPAddress? address) && !address.Equals(IPAddress.Any) && !address.Equals(IPAddress.IPv6Any)
                 ? address.ToString()
                 : "127.0.0.1";
@@ -128,7 +124,7 @@ public sealed partial class RpcServer : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _stopped, 1) == 0)
         {
-            await _kestrel.StopAsync(cancellationToken).ConfigureAwait(false);
+            await _host.StopAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -140,13 +136,44 @@ public sealed partial class RpcServer : IAsyncDisposable
             await StopAsync(timeout.Token).ConfigureAwait(false);
         }
 
-        _kestrel.Dispose();
-        await _services.DisposeAsync().ConfigureAwait(false);
+        if (_host is IAsyncDisposable disposable)
+        {
+            await disposable.DisposeAsync().ConfigureAwait(false);
+        }
+        else
+        {
+            _host.Dispose();
+        }
     }
 
-    private static KestrelServerOptions CreateKestrelOptions(RpcServerOptions options, IServiceProvider services)
+    /// <summary>
+    /// A bare generic host around Kestrel: no configuration files, no environment variables, no
+    /// console lifetime (several servers share a process, and the process owns its signals), and
+    /// ASP.NET's per-request logs filtered out. Going through the host rather than constructing
+    /// KestrelServer directly matters: only the host wires Kestrel's pinned block memory pool.
+    /// </summary>
+    private static IHost BuildHost(RpcServerOptions options, ILoggerFactory loggerFactory, RequestDelegate process) =>
+        new HostBuilder()
+            .UseContentRoot(AppContext.BaseDirectory)
+            .ConfigureLogging(logging => logging
+                .ClearProviders()
+                .AddProvider(new ForwardingLoggerProvider(loggerFactory))
+                .AddFilter("Microsoft.AspNetCore", LogLevel.Warning)
+                .AddFilter("Microsoft.Hosting", LogLevel.Warning)
+                .AddFilter("Microsoft.Extensions.Hosting", LogLevel.Warning))
+            .ConfigureServices(services => services.AddSingleton<IHostLifetime, EmbeddedLifetime>())
+            .ConfigureWebHost(
+                web => web
+                    .UseSetting(WebHostDefaults.PreventHostingStartupKey, "true")
+                    .UseSetting(WebHostDefaults.SuppressStatusMessagesKey, "true")
+                    .UseKestrel(kestrel => ConfigureKestrel(kestrel, options))
+                    .Configure(app => app.Run(process)),
+                web => web.SuppressEnvironmentConfiguration = true)
+            .Build();
+
+    private static void ConfigureKestrel(KestrelServerOptions kestrel, RpcServerOptions options)
     {
-        var kestrel = new KestrelServerOptions { ApplicationServices = services, AddServerHeader = false };
+        kestrel.AddServerHeader = false;
         KestrelServerLimits limits = kestrel.Limits;
 
         // Message size is enforced per message by the framing; slow peers are the caller's concern
@@ -160,20 +187,11 @@ public sealed partial class RpcServer : IAsyncDisposable
         limits.Http2.MaxFrameSize = MaxFrameSize;
 
         // HTTP/2 only: cleartext clients connect with prior knowledge (h2c), there is no upgrade.
-        Action<ListenOptions> http2 = listen => listen.Protocols = HttpProtocols.Http2;
-        if (options.Host == "localhost")
-        {
-            kestrel.Listen(IPAddress.Loopback, options.Port, http2);
-        }
-        else
-        {
-            kestrel.Listen(IPAddress.Parse(options.Host), options.Port, http2);
-        }
-
-        return kestrel;
+        IPAddress address = options.Host == "localhost" ? IPAddress.Loopback : IPAddress.Parse(options.Host);
+        kestrel.Listen(address, options.Port, listen => listen.Protocols = HttpProtocols.Http2);
     }
 
-    private static int BoundPort(KestrelServer kestrel)
+    private static int BoundPort(IServer kestrel)
     {
         ICollection<string> addresses = kestrel.Features.Get<IServerAddressesFeature>()?.Addresses
             ?? throw new InvalidOperationException("Kestrel reports no addresses");
@@ -322,33 +340,22 @@ public sealed partial class RpcServer : IAsyncDisposable
         response.Headers[GrpcStatus.MessageKey] = GrpcStatus.EncodeMessage(message);
     }
 
-    /// <summary>
-    /// The Kestrel application: reuses one <see cref="DefaultHttpContext"/> per pooled HTTP/2
-    /// stream, as ASP.NET's own hosting layer does, so a call allocates no context.
-    /// </summary>
-    private sealed class Application(RpcServer server) : IHttpApplication<HttpContext>
+    /// <summary>Starts and stops with the server, not with the process's console signals.</summary>
+    private sealed class EmbeddedLifetime : IHostLifetime
     {
-        public HttpContext CreateContext(IFeatureCollection contextFeatures)
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    /// <summary>Hands the host's loggers to the caller's factory, which the host must not dispose.</summary>
+    private sealed class ForwardingLoggerProvider(ILoggerFactory factory) : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => factory.CreateLogger(categoryName);
+
+        public void Dispose()
         {
-            if (contextFeatures is IHostContextContainer<HttpContext> container)
-            {
-                if (container.HostContext is DefaultHttpContext pooled)
-                {
-                    pooled.Initialize(contextFeatures);
-                    return pooled;
-                }
-
-                var context = new DefaultHttpContext(contextFeatures);
-                container.HostContext = context;
-                return context;
-            }
-
-            return new DefaultHttpContext(contextFeatures);
         }
-
-        public Task ProcessRequestAsync(HttpContext context) => server.ProcessAsync(context);
-
-        public void DisposeContext(HttpContext context, Exception? exception) => ((DefaultHttpContext)context).Uninitialize();
     }
 
     private static partial class Log
