@@ -105,8 +105,9 @@ public sealed record BlobSummary(ulong Id, string? Name, int PageSize, int Repli
 /// <param name="Published">True when readable.</param>
 /// <param name="Created">When the version was assigned.</param>
 /// <param name="Ranges">Byte ranges the version wrote.</param>
-public sealed record BlobVersionInfo(ulong Version, long Size, bool Published, DateTimeOffset Created, IReadOnlyList<Core.ByteRange> Ranges)
+/// <param name="Noop">True when its writer gave up: the version reads exactly like the one before it.</param>
+public sealed record BlobVersionInfo(ulong Version, long Size, bool Published, DateTimeOffset Created, IReadOnlyList<Core.ByteRange> Ranges, bool Noop = false)
 {
     internal static BlobVersionInfo From(VersionInfo v) => new(v.Version, (long)v.Size, v.Published,
-        DateTimeOffset.FromUnixTimeMilliseconds(v.CreatedUnixMs), v.Ranges.Select(r => new Core.ByteRange((long)r.Offset, (long)r.Length)).ToArray());
+        DateTimeOffset.FromUnixTimeMilliseconds(v.CreatedUnixMs), v.Ranges.Select(r => new Core.ByteRange((long)r.Offset, (long)r.Length)).ToArray(), v.Noop);
 }

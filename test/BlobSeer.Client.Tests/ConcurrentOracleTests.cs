@@ -34,6 +34,7 @@ public sealed class ConcurrentOracleTests(ClusterFixture fixture)
         }
 
         var ops = new ConcurrentBag<Op>();
+        var failures = 0;
         var clones = new ConcurrentBag<CloneOp>();
         var reads = new ConcurrentBag<(ulong Blob, ulong Version, long Offset, byte[] Data)>();
         using var stopReaders = new CancellationTokenSource();
@@ -46,7 +47,15 @@ public sealed class ConcurrentOracleTests(ClusterFixture fixture)
                 var pool = blobs.Values.ToArray();
                 var blob = pool[rng.Next(pool.Length)];
                 var kind = rng.Next(100);
-                if (kind < 55)
+                if (kind < 5)
+                {
+                    // A writer that fails half-way: its version must become a no-op, not block the blob.
+                    var data = RandomBytes(rng, rng.Next(2 * PageSize, 6 * PageSize));
+                    using var failing = new FailingStream(data, data.Length / 2);
+                    await Should.ThrowAsync<IOException>(() => blob.WriteAsync(rng.NextInt64(0, blob.Summary.Size + 1), failing, data.Length));
+                    Interlocked.Increment(ref failures);
+                }
+                else if (kind < 55)
                 {
                     var segments = RandomSegments(rng, blob.Summary.Size);
                     var v = await blob.WriteAsync(segments.Select(s => new BlobSegment(s.Offset, s.Data)).ToArray());
@@ -101,6 +110,23 @@ public sealed class ConcurrentOracleTests(ClusterFixture fixture)
         var byBlob = ops.GroupBy(o => o.Blob).ToDictionary(g => g.Key, g => g.OrderBy(o => o.Version).ToList());
         var cloneOf = clones.ToDictionary(c => c.NewBlob);
 
+        // A given-up version keeps the size it was assigned (later appends were placed after it):
+        // it reads as the version before, zero-extended to that size.
+        var noops = new Dictionary<ulong, Dictionary<ulong, long>>();
+        foreach (var blob in blobs.Values)
+        {
+            noops[blob.Id] = [];
+            await foreach (var v in blob.ListVersionsAsync())
+            {
+                if (v.Noop)
+                {
+                    noops[blob.Id][v.Version] = v.Size;
+                }
+            }
+        }
+
+        noops.Values.Sum(n => n.Count).ShouldBe(failures, "every failed write became exactly one no-op version");
+
         byte[] Content(ulong blob, ulong version)
         {
             if (model.TryGetValue((blob, version), out var cached))
@@ -110,11 +136,25 @@ public sealed class ConcurrentOracleTests(ClusterFixture fixture)
 
             var current = cloneOf.TryGetValue(blob, out var c) ? Content(c.SourceBlob, c.SourceVersion) : [];
             model[(blob, 0)] = current;
+            var next = 1UL;
             foreach (var op in byBlob.GetValueOrDefault(blob, []))
             {
-                op.Version.ShouldBe((ulong)model.Count(k => k.Key.Blob == blob), $"blob {blob}: versions must be dense");
+                for (; next < op.Version; next++)
+                {
+                    noops[blob].ShouldContainKey(next, $"blob {blob} v{next} is neither an acknowledged write nor a no-op");
+                    current = ZeroExtend(current, noops[blob][next]);
+                    model[(blob, next)] = current;
+                }
+
                 current = Apply(current, op);
                 model[(blob, op.Version)] = current;
+                next = op.Version + 1;
+            }
+
+            for (; noops[blob].TryGetValue(next, out var noopSize); next++)
+            {
+                current = ZeroExtend(current, noopSize);
+                model[(blob, next)] = current;
             }
 
             return model[(blob, version)];
@@ -124,7 +164,7 @@ public sealed class ConcurrentOracleTests(ClusterFixture fixture)
         foreach (var blob in blobs.Values)
         {
             var latest = await blob.GetLatestVersionAsync();
-            latest.ShouldBe((ulong)byBlob.GetValueOrDefault(blob.Id, []).Count, $"blob {blob.Id}: every acknowledged write is published");
+            latest.ShouldBe((ulong)(byBlob.GetValueOrDefault(blob.Id, []).Count + noops[blob.Id].Count), $"blob {blob.Id}: every acknowledged write is published");
             for (ulong v = 0; v <= latest; v++)
             {
                 var expected = Content(blob.Id, v);
@@ -142,7 +182,51 @@ public sealed class ConcurrentOracleTests(ClusterFixture fixture)
         }
 
         verified.ShouldBeGreaterThan(workers * 8);
-        TestContext.Current.TestOutputHelper?.WriteLine($"{ops.Count} writes/appends, {clones.Count} clones, {verified} versions verified, {reads.Count} concurrent reads checked");
+        TestContext.Current.TestOutputHelper?.WriteLine($"{ops.Count} writes/appends, {failures} failed writes given up as no-ops, {clones.Count} clones, {verified} versions verified, {reads.Count} concurrent reads checked");
+    }
+
+    /// <summary>Serves its bytes, then fails as a dying source would.</summary>
+    private sealed class FailingStream(byte[] data, int failAt) : Stream
+    {
+        private int _position;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => data.Length;
+
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            if (_position + buffer.Length > failAt)
+            {
+                throw new IOException("source failed");
+            }
+
+            var n = Math.Min(buffer.Length, data.Length - _position);
+            data.AsSpan(_position, n).CopyTo(buffer);
+            _position += n;
+            return n;
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult(Read(buffer.Span));
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     private static (long Offset, byte[] Data)[] RandomSegments(Random rng, long size)
@@ -171,6 +255,9 @@ public sealed class ConcurrentOracleTests(ClusterFixture fixture)
         rng.NextBytes(data);
         return data;
     }
+
+    private static byte[] ZeroExtend(byte[] current, long size) =>
+        size <= current.Length ? current : [.. current, .. new byte[size - current.Length]];
 
     private static byte[] Apply(byte[] current, Op op)
     {

@@ -27,6 +27,33 @@ internal sealed class NodeCache(Cluster cluster, int capacity) : INodeBatchSourc
         return _nodes[key];
     }
 
+    /// <summary>
+    /// The page a leaf describes, following the aliases that no-op versions store; null means the
+    /// page reads as zeros. Aliases point strictly back in time, so the chain ends.
+    /// </summary>
+    public async ValueTask<PageDescriptor?> ResolveLeafAsync(CoreNodeKey leaf, CancellationToken cancellationToken)
+    {
+        var key = leaf;
+        for (var hops = 0; hops < 1_000_000; hops++)
+        {
+            var node = await GetAsync(key, cancellationToken).ConfigureAwait(false);
+            if (node.Page is not null)
+            {
+                return node.Page;
+            }
+
+            if (node.Alias is null)
+            {
+                return null;
+            }
+
+            key = node.Alias.ToCore();
+        }
+
+        Throw.Error(ErrorCode.DataLoss, $"corrupt metadata: the alias chain from leaf {leaf} does not end");
+        return null;
+    }
+
     public async ValueTask<(CoreNodeKey? Left, CoreNodeKey? Right)> GetChildrenAsync(CoreNodeKey key, CancellationToken cancellationToken)
     {
         var node = await GetAsync(key, cancellationToken).ConfigureAwait(false);

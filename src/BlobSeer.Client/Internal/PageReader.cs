@@ -71,7 +71,13 @@ internal static class PageReader
             return;
         }
 
-        var node = await cluster.Nodes.GetAsync(l, ct).ConfigureAwait(false);
-        await ReadAsync(cluster, node.Page, 0, destination, ct).ConfigureAwait(false);
+        var descriptor = await cluster.Nodes.ResolveLeafAsync(l, ct).ConfigureAwait(false);
+        if (descriptor is null)
+        {
+            destination.Span.Clear();
+            return;
+        }
+
+        await ReadAsync(cluster, descriptor, 0, destination, ct).ConfigureAwait(false);
     }
 }

@@ -1,6 +1,5 @@
 using BlobSeer.Core;
 using BlobSeer.Core.Trees;
-using BlobSeer.Protocol.Messages;
 using CoreNodeKey = BlobSeer.Core.Trees.NodeKey;
 
 namespace BlobSeer.Client.Internal;
@@ -43,13 +42,14 @@ internal static class ReadOperation
                 return;
             }
 
-            TreeNode node = await cluster.Nodes.GetAsync(leaf, token).ConfigureAwait(false);
-            if (node.Page is null)
+            var page = await cluster.Nodes.ResolveLeafAsync(leaf, token).ConfigureAwait(false);
+            if (page is null)
             {
-                Throw.Error(ErrorCode.DataLoss, $"corrupt metadata: leaf {leaf} describes no page");
+                slice.Span.Clear();
+                return;
             }
 
-            await PageReader.ReadAsync(cluster, node.Page, (int)(from - pageStart), slice, token).ConfigureAwait(false);
+            await PageReader.ReadAsync(cluster, page, (int)(from - pageStart), slice, token).ConfigureAwait(false);
         }).ConfigureAwait(false);
     }
 }

@@ -53,10 +53,38 @@ internal sealed class WriteOperation
     {
         var assignment = await cluster.VersionManager.AssignVersionAsync(request, ct).ConfigureAwait(false);
         var op = new WriteOperation(cluster, request.Blob, assignment);
-        await op.StorePagesAsync(source(op._ranges[0].Offset), ct).ConfigureAwait(false);
-        await op.StoreTreeAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await op.StorePagesAsync(source(op._ranges[0].Offset), ct).ConfigureAwait(false);
+            await op.StoreTreeAsync(noop: false, ct).ConfigureAwait(false);
+        }
+        catch (Exception failure)
+        {
+            // Later versions may already point at this version's nodes, and none of them can be
+            // published before it: give the version up as a no-op rather than leave it in flight.
+            await op.AbortAsync(failure).ConfigureAwait(false);
+            throw;
+        }
+
         await cluster.VersionManager.CompleteVersionAsync(new VersionRequest { Blob = request.Blob, Version = assignment.Version }, ct).ConfigureAwait(false);
         return assignment.Version;
+    }
+
+    private async Task AbortAsync(Exception failure)
+    {
+        // The caller's token may be the reason we are here: the abort gets its own deadline.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            await StoreTreeAsync(noop: true, timeout.Token).ConfigureAwait(false);
+            await _cluster.VersionManager.CompleteVersionAsync(
+                new VersionRequest { Blob = _blob, Version = _assignment.Version, Noop = true }, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is BlobSeerException or OperationCanceledException)
+        {
+            // The version stays in flight; the original failure is what the caller must see.
+            failure.Data["BlobSeer.AbortFailure"] = e.Message;
+        }
     }
 
     private async Task StorePagesAsync(WriteSource source, CancellationToken ct)
@@ -197,17 +225,34 @@ internal sealed class WriteOperation
         {
             if (_inFlight[i].Pages.Contains(page))
             {
-                var info = await _cluster.VersionManager.WaitPublishedAsync(new WaitPublishedRequest
-                {
-                    Blob = _blob,
-                    Version = _inFlight[i].Version,
-                    TimeoutMs = (uint)_cluster.Options.DependencyTimeout.TotalMilliseconds,
-                }, ct).ConfigureAwait(false);
-                return info.Root.ToCoreOrNull();
+                return await WaitPublishedAsync(_inFlight[i].Version, ct).ConfigureAwait(false);
             }
         }
 
         return _assignment.PublishedRoot.ToCoreOrNull();
+    }
+
+    // The version manager caps one wait; keep asking until our own deadline.
+    private async Task<CoreNodeKey?> WaitPublishedAsync(ulong version, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + _cluster.Options.DependencyTimeout;
+        while (true)
+        {
+            try
+            {
+                var left = deadline - DateTime.UtcNow;
+                var info = await _cluster.VersionManager.WaitPublishedAsync(new WaitPublishedRequest
+                {
+                    Blob = _blob,
+                    Version = version,
+                    TimeoutMs = (uint)Math.Clamp(left.TotalMilliseconds, 1, uint.MaxValue),
+                }, ct).ConfigureAwait(false);
+                return info.Root.ToCoreOrNull();
+            }
+            catch (BlobSeerException e) when (e.Code == ErrorCode.DeadlineExceeded && DateTime.UtcNow < deadline)
+            {
+            }
+        }
     }
 
     private async Task<List<Placement>> AllocateAsync(CancellationToken ct)
@@ -230,15 +275,19 @@ internal sealed class WriteOperation
         return result;
     }
 
-    private async Task StoreTreeAsync(CancellationToken ct)
+    private async Task StoreTreeAsync(bool noop, CancellationToken ct)
     {
         var root = _assignment.PublishedRoot.ToCoreOrNull();
-        var nodes = await TreeWriter.BuildAsync(_blob, _assignment.Version, _geometry, _size, _pages, _inFlight, root, _cluster.Nodes, ct).ConfigureAwait(false);
+        var nodes = await TreeWriter.BuildAsync(_blob, _assignment.Version, _geometry, _size, _pages, _inFlight, root, _cluster.Nodes, ct, noop).ConfigureAwait(false);
         var wire = new List<TreeNode>(nodes.Count);
         foreach (var n in nodes)
         {
             var node = new TreeNode { Key = n.Key.ToWire() };
-            if (n.IsLeaf)
+            if (n.IsNoopLeaf)
+            {
+                node.Alias = n.Alias.ToWire();
+            }
+            else if (n.IsLeaf)
             {
                 node.Page = _stored[n.Key.First];
             }

@@ -56,9 +56,11 @@ public readonly record struct PageSpan(long First, long Count)
 /// <param name="Key">The node's key (always of the version being written).</param>
 /// <param name="Left">Left child for inner nodes; null is a hole.</param>
 /// <param name="Right">Right child for inner nodes; null is a hole.</param>
-public readonly record struct NewNode(NodeKey Key, NodeKey? Left, NodeKey? Right)
+/// <param name="IsNoopLeaf">A leaf of a version completed as a no-op: it stores no page but aliases <paramref name="Alias"/>.</param>
+/// <param name="Alias">For a no-op leaf, the leaf the page had before this version; null means zeros.</param>
+public readonly record struct NewNode(NodeKey Key, NodeKey? Left, NodeKey? Right, bool IsNoopLeaf = false, NodeKey? Alias = null)
 {
-    /// <summary>True for a leaf: the caller attaches the page it stored for <c>Key.First</c>.</summary>
+    /// <summary>True for a leaf: unless <see cref="IsNoopLeaf"/>, the caller attaches the page it stored for <c>Key.First</c>.</summary>
     public bool IsLeaf => Key.IsLeaf;
 }
 

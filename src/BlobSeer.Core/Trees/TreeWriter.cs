@@ -28,6 +28,7 @@ public sealed class TreeWriter
     private readonly INodeSource _source;
     private readonly PageGeometry _geometry;
     private readonly List<NewNode> _nodes = [];
+    private bool _noop;
 
     private TreeWriter(ulong blob, ulong version, PageGeometry geometry, PageRangeSet pages,
         IReadOnlyList<InFlightWrite> inFlight, NodeKey? publishedRoot, INodeSource source)
@@ -54,9 +55,14 @@ public sealed class TreeWriter
     /// <param name="publishedRoot">Root of the latest published version when this one was assigned; null if empty.</param>
     /// <param name="source">Reads published inner nodes.</param>
     /// <param name="cancellationToken">Cancels the descent.</param>
+    /// <param name="noop">
+    /// Build the tree of a version completed as a no-op (its writer gave up): the same node keys —
+    /// later versions may already point at them — but every leaf aliases the leaf its page had
+    /// before, so the version reads exactly like the previous one.
+    /// </param>
     public static async ValueTask<IReadOnlyList<NewNode>> BuildAsync(ulong blob, ulong version, PageGeometry geometry,
         long size, PageRangeSet pages, IReadOnlyList<InFlightWrite> inFlight, NodeKey? publishedRoot, INodeSource source,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, bool noop = false)
     {
         if (pages.RangeCount == 0)
         {
@@ -69,7 +75,7 @@ public sealed class TreeWriter
             Throw.InvalidArgument($"blob {blob} version {version}: pages written past the size {size}");
         }
 
-        var writer = new TreeWriter(blob, version, geometry, pages, inFlight, publishedRoot, source);
+        var writer = new TreeWriter(blob, version, geometry, pages, inFlight, publishedRoot, source) { _noop = noop };
         var root = await writer.NewNodeAsync(new PageSpan(0, span), cancellationToken).ConfigureAwait(false);
         if (root is null)
         {
@@ -86,6 +92,12 @@ public sealed class TreeWriter
             return await NewNodeAsync(span, ct).ConfigureAwait(false);
         }
 
+        return await ResolvePriorAsync(span, ct).ConfigureAwait(false);
+    }
+
+    // What the span holds in the versions before this one.
+    private async ValueTask<NodeKey?> ResolvePriorAsync(PageSpan span, CancellationToken ct)
+    {
         for (var i = _inFlight.Count - 1; i >= 0; i--)
         {
             var w = _inFlight[i];
@@ -115,7 +127,9 @@ public sealed class TreeWriter
         var key = new NodeKey(_blob, _version, span.First, span.Count);
         if (span.Count == 1)
         {
-            _nodes.Add(new NewNode(key, null, null));
+            _nodes.Add(_noop
+                ? new NewNode(key, null, null, IsNoopLeaf: true, Alias: await ResolvePriorAsync(span, ct).ConfigureAwait(false))
+                : new NewNode(key, null, null));
             return key;
         }
 

@@ -23,6 +23,9 @@ public sealed class VersionRecord
     /// <summary>True once the writer reported that all its pages and nodes are stored.</summary>
     public bool Completed { get; internal set; }
 
+    /// <summary>True when the version was completed as a no-op: it reads like the version before it.</summary>
+    public bool Noop { get; internal set; }
+
     /// <summary>Pages this version writes, derived from <see cref="Ranges"/> on demand.</summary>
     public PageRangeSet Pages(PageGeometry geometry) => PageRangeSet.FromByteRanges(Ranges, geometry);
 }
@@ -178,8 +181,9 @@ public sealed class BlobState
     /// <summary>
     /// Marks a version complete and publishes every version that is now complete with all its
     /// predecessors. Returns the newly published versions (possibly none). Completing twice is a no-op.
+    /// <paramref name="noop"/> records that the writer gave up and stored a no-op tree instead.
     /// </summary>
-    public IReadOnlyList<ulong> Complete(ulong version)
+    public IReadOnlyList<ulong> Complete(ulong version, bool noop = false)
     {
         var record = Get(version);
         if (record.Completed)
@@ -188,6 +192,7 @@ public sealed class BlobState
         }
 
         record.Completed = true;
+        record.Noop = noop;
         var published = new List<ulong>();
         while (PublishedVersion < LastAssigned && _versions[(int)PublishedVersion + 1].Completed)
         {

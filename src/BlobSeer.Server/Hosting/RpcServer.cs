@@ -29,18 +29,23 @@ public sealed class RpcServerOptions
     /// <summary>Largest request or response message, in bytes. Default <see cref="GrpcFraming.MaxMessageBytes"/> (64 MiB).</summary>
     public int MaxMessageBytes { get; set; } = GrpcFraming.MaxMessageBytes;
 
-    /// <summary>Throws <see cref="ArgumentException"/> for a value out of its range.</summary>
+    /// <summary>Throws <see cref="BlobSeerException"/> (InvalidArgument) for a value out of its range.</summary>
     public void Validate()
     {
         if (Host != "localhost" && !IPAddress.TryParse(Host, out _))
         {
-            throw new ArgumentException($"host '{Host}' is not an IP address or 'localhost'", nameof(Host));
+            Throw.InvalidArgument($"host '{Host}' is not an IP address or 'localhost'");
         }
 
-        ArgumentOutOfRangeException.ThrowIfNegative(Port, nameof(Port));
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(Port, IPEndPoint.MaxPort, nameof(Port));
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxMessageBytes, nameof(MaxMessageBytes));
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxMessageBytes, int.MaxValue - GrpcFraming.PrefixLength, nameof(MaxMessageBytes));
+        if (Port is < 0 or > IPEndPoint.MaxPort)
+        {
+            Throw.InvalidArgument($"port {Port} is not between 0 and {IPEndPoint.MaxPort}");
+        }
+
+        if (MaxMessageBytes <= 0 || MaxMessageBytes > int.MaxValue - GrpcFraming.PrefixLength)
+        {
+            Throw.InvalidArgument($"MaxMessageBytes {MaxMessageBytes} is out of range");
+        }
     }
 }
 

@@ -99,19 +99,28 @@ public sealed class MetadataProviderService : IMetadataProviderService, IDisposa
         var key = node.Key.ToCore();
         if (key.IsLeaf)
         {
-            if (node.Page is null || node.Left is not null || node.Right is not null)
+            if (node.Left is not null || node.Right is not null || (node.Page is not null && node.Alias is not null))
             {
-                Throw.InvalidArgument($"leaf {key} must describe a page and have no children");
+                Throw.InvalidArgument($"leaf {key} must have no children, and a page or an alias, not both");
             }
 
-            if (node.Page.PageId.Length != 16 || node.Page.Providers.Count == 0)
+            if (node.Page is not null && (node.Page.PageId.Length != 16 || node.Page.Providers.Count == 0))
             {
                 Throw.InvalidArgument($"leaf {key} must name a 16-byte page id and at least one provider");
+            }
+
+            if (node.Alias is not null)
+            {
+                var alias = node.Alias.ToCore();
+                if (alias.First != key.First || alias.Count != 1 || (alias.Blob == key.Blob && alias.Version >= key.Version))
+                {
+                    Throw.InvalidArgument($"leaf {key} may only alias the same page of an earlier version, not {alias}");
+                }
             }
         }
         else
         {
-            if (node.Page is not null || (node.Left is null && node.Right is null))
+            if (node.Page is not null || node.Alias is not null || (node.Left is null && node.Right is null))
             {
                 Throw.InvalidArgument($"inner node {key} must have a child and no page");
             }

@@ -43,7 +43,17 @@ internal sealed class AppendLog : IDisposable
     public static AppendLog Open(string path, Action<ReadOnlySpan<byte>> replay)
     {
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
-        var handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
+        SafeFileHandle handle;
+        try
+        {
+            // FileShare.None takes an exclusive lock: two processes must never append to one log.
+            handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
+        {
+            throw new BlobSeerException(ErrorCode.FailedPrecondition, $"{path} is in use by another process ({e.Message})", e);
+        }
+
         try
         {
             var fileLength = RandomAccess.GetLength(handle);

@@ -106,7 +106,7 @@ public sealed partial class VersionManagerService
         lock (_gate)
         {
             var entry = Find(request.Blob);
-            if (entry.State.Complete(request.Version).Count > 0)
+            if (entry.State.Complete(request.Version, request.Noop).Count > 0)
             {
                 var signal = entry.Published;
                 entry.Published = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -201,7 +201,7 @@ public sealed partial class VersionManagerService
                 state.Restore(a.Version, (long)a.Size, a.Ranges.Select(r => r.ToCore()).ToArray(), a.CreatedUnixMs);
                 break;
             case VersionManagerRecord.KindOneofCase.Completed:
-                Find(record.Completed.Blob).State.Complete(record.Completed.Version);
+                Find(record.Completed.Blob).State.Complete(record.Completed.Version, record.Completed.Noop);
                 break;
             default:
                 Throw.Error(ErrorCode.DataLoss, $"unknown record kind {record.KindCase} in the version log");

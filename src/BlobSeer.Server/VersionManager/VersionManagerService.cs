@@ -230,6 +230,7 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
             Size = (ulong)r.Size,
             Root = r.Root.ToWire(),
             Published = s.IsPublished(r.Version),
+            Noop = r.Noop,
             CreatedUnixMs = r.CreatedUnixMs,
         };
         foreach (var range in r.Ranges)
