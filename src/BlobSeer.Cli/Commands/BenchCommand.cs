@@ -1,0 +1,94 @@
+using System.CommandLine;
+using BlobSeer.Cli.Bench;
+using BlobSeer.Core;
+
+namespace BlobSeer.Cli.Commands;
+
+/// <summary><c>blobseer bench …</c>: scenario benchmarks that print a table (or JSON).</summary>
+internal static class BenchCommand
+{
+    public static Command Create(Option<string?> cluster)
+    {
+        var command = new Verb("bench", "Scenario benchmarks against a cluster, each with a baseline measured in the same run.",
+            "blobseer bench io --size 256MiB --clients 1,4");
+        command.Subcommands.Add(Io(cluster));
+
+        // Hidden: the child process of the TCP baseline of 'bench io'.
+        command.Subcommands.Add(TcpPeerCommand.Create());
+        return command;
+    }
+
+    private static Verb Io(Option<string?> cluster)
+    {
+        var defaults = new IoBenchmarkOptions();
+        var size = Sizes.Option("--size", "Bytes moved per measurement, split among the clients", defaults.SizeBytes);
+        var clients = new Option<int[]>("--clients")
+        {
+            Description = "Client counts to measure, comma-separated",
+            HelpName = "n,n,...",
+            DefaultValueFactory = _ => [.. defaults.Clients],
+            CustomParser = ParseClients,
+        };
+        var pageSize = Sizes.Option("--page-size", "Page size of the benchmark blobs", defaults.PageSize, PageGeometry.MaxPageSize);
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table" };
+        var workDir = new Option<string?>("--work-dir")
+        {
+            Description = "Scratch directory for the cluster and the file-copy baseline [default: a temporary one]",
+            HelpName = "dir",
+        };
+        var command = new Verb("io",
+            """
+            Measures write and read throughput with 1..N concurrent clients against a local file-copy baseline.
+            Without --cluster (or with it empty) a fresh 'blobseer up' runs on a scratch directory; BLOBSEER_CLUSTER
+            is ignored so that a benchmark never writes into a cluster by accident.
+            """,
+            "blobseer bench io                                       # 1 GiB, 1/2/4/8 clients, own cluster",
+            "blobseer bench io --cluster 10.0.0.1:7100 --size 4GiB --clients 8,16 --json")
+        {
+            size, clients, pageSize, json, workDir,
+        };
+        command.SetAction((p, ct) =>
+        {
+            var endpoint = p.GetValue(cluster);
+            if (!string.IsNullOrEmpty(endpoint))
+            {
+                endpoint = Connection.Endpoint(p, cluster);
+            }
+
+            var options = new IoBenchmarkOptions
+            {
+                Cluster = string.IsNullOrEmpty(endpoint) ? null : endpoint,
+                SizeBytes = p.GetValue(size),
+                Clients = p.GetValue(clients)!,
+                PageSize = (int)p.GetValue(pageSize),
+                Json = p.GetValue(json),
+                WorkDirectory = p.GetValue(workDir),
+            };
+            return IoBenchmark.RunAsync(options, Console.Out, ct);
+        });
+        return command;
+    }
+
+    private static int[] ParseClients(System.CommandLine.Parsing.ArgumentResult result)
+    {
+        var text = string.Join(',', result.Tokens.Select(t => t.Value));
+        var counts = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, out var n) || n is < 1 or > 1024)
+            {
+                result.AddError($"bad client count '{part}' in --clients '{text}': use numbers from 1 to 1024, e.g. 1,2,4,8");
+                return [];
+            }
+
+            counts.Add(n);
+        }
+
+        if (counts.Count == 0)
+        {
+            result.AddError("--clients needs at least one count, e.g. 1,2,4,8");
+        }
+
+        return [.. counts];
+    }
+}

@@ -1,0 +1,93 @@
+using System.CommandLine;
+using BlobSeer.Client;
+using BlobSeer.Core;
+using BlobSeer.Server.Hosting;
+
+namespace BlobSeer.Cli.Commands;
+
+/// <summary>
+/// How a verb reaches the cluster and names blobs: the endpoint from <c>--cluster</c>, then
+/// BLOBSEER_CLUSTER, then the default; errors re-worded with what the user typed.
+/// </summary>
+internal static class Connection
+{
+    public const string EnvironmentVariable = "BLOBSEER_CLUSTER";
+
+    /// <summary>The global <c>--cluster</c> option (recursive: every verb sees it).</summary>
+    public static Option<string?> CreateClusterOption() => new("--cluster", "-c")
+    {
+        Description = $"Cluster endpoint host:port [default: ${EnvironmentVariable} or {BlobSeerClient.DefaultEndpoint}]",
+        HelpName = "host:port",
+        Recursive = true,
+    };
+
+    /// <summary>The endpoint to use, validated.</summary>
+    public static string Endpoint(ParseResult parseResult, Option<string?> cluster)
+    {
+        var given = parseResult.GetValue(cluster);
+        var fromEnvironment = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        var (endpoint, source) = given is not null ? (given, "--cluster")
+            : !string.IsNullOrWhiteSpace(fromEnvironment) ? (fromEnvironment.Trim(), EnvironmentVariable)
+            : (BlobSeerClient.DefaultEndpoint, "default endpoint");
+        try
+        {
+            Endpoints.Parse(endpoint, source);
+        }
+        catch (BlobSeerException e)
+        {
+            throw CliException.Usage(e.Message);
+        }
+
+        return endpoint;
+    }
+
+    /// <summary>Connects; an unreachable cluster is exit code 4 with a hint.</summary>
+    public static async Task<BlobSeerClient> ConnectAsync(string endpoint, CancellationToken ct)
+    {
+        try
+        {
+            return await BlobSeerClient.ConnectAsync(endpoint, null, ct);
+        }
+        catch (BlobSeerException e) when (e.Code is ErrorCode.Unavailable or ErrorCode.DeadlineExceeded)
+        {
+            throw new CliException(ExitCodes.Unavailable, $"cannot reach cluster at {endpoint} (is 'blobseer up' running?)", e);
+        }
+        catch (BlobSeerException e) when (e.Code is ErrorCode.Unimplemented or ErrorCode.Internal)
+        {
+            throw new CliException(ExitCodes.Unavailable, $"{endpoint} does not answer as a BlobSeer cluster ({e.Message})", e);
+        }
+        catch (ArgumentException e)
+        {
+            throw CliException.Usage($"'{endpoint}' is not a cluster endpoint host:port ({e.Message})");
+        }
+    }
+
+    /// <summary>Opens a blob by id or name; an unknown one is exit code 3 naming it as typed.</summary>
+    public static async Task<Blob> OpenBlobAsync(BlobSeerClient client, string blob, CancellationToken ct)
+    {
+        try
+        {
+            return await client.OpenBlobAsync(blob, ct);
+        }
+        catch (BlobSeerException e) when (e.Code is ErrorCode.NotFound)
+        {
+            throw new CliException(ExitCodes.NotFound, $"{Describe(blob)} not found", e);
+        }
+    }
+
+    /// <summary>"blob 42" for an id, "blob 'images/base'" for a name.</summary>
+    public static string Describe(string blob) => blob.All(char.IsAsciiDigit) ? $"blob {blob}" : $"blob '{blob}'";
+
+    /// <summary>Checks that a version exists and is readable; NotFound names the latest.</summary>
+    public static async Task<long> PublishedSizeAsync(Blob blob, string name, ulong version, CancellationToken ct)
+    {
+        var latest = blob.Summary.LatestVersion;
+        if (version > latest)
+        {
+            // Assigned but unpublished versions are not readable either; say what is.
+            throw new CliException(ExitCodes.NotFound, $"{Describe(name)} has no published version {version} (latest is {latest})");
+        }
+
+        return await blob.GetSizeAsync(version, ct);
+    }
+}

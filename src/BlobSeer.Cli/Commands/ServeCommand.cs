@@ -1,0 +1,191 @@
+using System.CommandLine;
+using BlobSeer.Cli.Output;
+using BlobSeer.Protocol.Messages;
+using BlobSeer.Server.Hosting;
+
+namespace BlobSeer.Cli.Commands;
+
+/// <summary><c>blobseer serve</c>: one role of a multi-host cluster, described by a config file.</summary>
+internal static class ServeCommand
+{
+    private static readonly Dictionary<string, Role> Roles = new(StringComparer.Ordinal)
+    {
+        ["version-manager"] = Role.VersionManager,
+        ["provider-manager"] = Role.ProviderManager,
+        ["metadata"] = Role.Metadata,
+        ["data"] = Role.Data,
+    };
+
+    public static Command Create(Option<string?> cluster)
+    {
+        var role = new Option<string>("--role", "-r")
+        {
+            Description = "The role this process plays",
+            Required = true,
+        };
+        role.AcceptOnlyFromAmong([.. Roles.Keys]);
+        var config = new Option<string>("--config")
+        {
+            Description = "Cluster configuration file (JSON: versionManager, providerManager, metadataProviders, dataDirectory, ...)",
+            HelpName = "file",
+            Required = true,
+        };
+        var listen = new Option<string?>("--listen")
+        {
+            Description = "Address to listen on; default: the role's address in the config file (required for data)",
+            HelpName = "host:port",
+        };
+        var index = new Option<int?>("--index")
+        {
+            Description = "For metadata: position in the config's metadataProviders, whose address it listens on",
+            HelpName = "n",
+        };
+        var advertise = new Option<string?>("--advertise")
+        {
+            Description = "For data: host name or IP other nodes reach it at, when it listens on 0.0.0.0",
+            HelpName = "host",
+        };
+        var data = new Option<string?>("--data", "-d")
+        {
+            Description = "Directory of the role's state [default: <dataDirectory>/<role>, with -<port> for metadata and data]",
+            HelpName = "dir",
+        };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Log the role's start and registration to stderr" };
+
+        var command = new Verb("serve",
+            """
+            Runs ONE role of a cluster whose addresses are in a configuration file, until Ctrl+C or SIGTERM.
+            Start the provider manager and the metadata providers first, then the version manager, then data
+            providers (each registers with the provider manager). A relative dataDirectory in the file is taken
+            relative to the file's directory.
+            """,
+            "blobseer serve --role provider-manager --config cluster.json",
+            "blobseer serve --role metadata --index 0 --config cluster.json",
+            "blobseer serve --role version-manager --config cluster.json",
+            "blobseer serve --role data --listen 0.0.0.0:7110 --advertise node7 --config cluster.json",
+            "",
+            "cluster.json:",
+            """  { "versionManager": "10.0.0.1:7100", "providerManager": "10.0.0.1:7101",""",
+            """    "metadataProviders": ["10.0.0.2:7102", "10.0.0.3:7102"], "dataDirectory": "/srv/blobseer" }""")
+        {
+            role, config, listen, index, advertise, data, verbose,
+        };
+        command.SetAction((parseResult, ct) =>
+        {
+            if (parseResult.GetResult(cluster) is { Implicit: false })
+            {
+                throw CliException.Usage("--cluster does not apply to 'serve': the addresses come from --config");
+            }
+
+            var plan = Plan(Roles[parseResult.GetValue(role)!], parseResult.GetValue(config)!, parseResult.GetValue(listen),
+                parseResult.GetValue(index), parseResult.GetValue(advertise), parseResult.GetValue(data));
+            return RunAsync(plan, parseResult.GetValue(verbose), ct);
+        });
+        return command;
+    }
+
+    private sealed record ServePlan(Role Role, ClusterConfig Config, string Host, int Port, string? Advertise, string Directory);
+
+    private static ServePlan Plan(Role role, string configPath, string? listen, int? index, string? advertise, string? data)
+    {
+        ClusterConfig config;
+        try
+        {
+            config = ClusterConfig.Load(configPath);
+        }
+        catch (Core.BlobSeerException e)
+        {
+            throw new CliException(File.Exists(configPath) ? ExitCodes.Usage : ExitCodes.NotFound, e.Message, e);
+        }
+
+        if (advertise is not null && role != Role.Data)
+        {
+            throw CliException.Usage("--advertise applies to the data role only");
+        }
+
+        if (index is not null && role != Role.Metadata)
+        {
+            throw CliException.Usage("--index applies to the metadata role only");
+        }
+
+        var address = listen ?? role switch
+        {
+            Role.VersionManager => config.VersionManager,
+            Role.ProviderManager => config.ProviderManager,
+            Role.Metadata when index is { } i => i >= 0 && i < config.MetadataProviders.Count
+                ? config.MetadataProviders[i]
+                : throw CliException.Usage($"--index {i} is not a position in metadataProviders (0 to {config.MetadataProviders.Count - 1})"),
+            Role.Metadata => throw CliException.Usage("the metadata role needs --index N (its position in metadataProviders) or --listen host:port"),
+            _ => throw CliException.Usage("the data role needs --listen host:port"),
+        };
+        var (host, port) = ParseListen(address);
+        if (data is null && port == 0 && role is Role.Metadata or Role.Data)
+        {
+            throw CliException.Usage("with port 0 the directory cannot be named after the port: give --data");
+        }
+
+        var root = Path.GetFullPath(config.DataDirectory, Path.GetDirectoryName(Path.GetFullPath(configPath))!);
+        var directory = data is not null ? Path.GetFullPath(data) : Path.Combine(root, role switch
+        {
+            Role.VersionManager => "version-manager",
+            Role.ProviderManager => "provider-manager",
+            Role.Metadata => $"metadata-{port}",
+            _ => $"data-{port}",
+        });
+        return new ServePlan(role, config, host, port, advertise, directory);
+    }
+
+    private static (string Host, int Port) ParseListen(string address)
+    {
+        try
+        {
+            return Endpoints.Parse(address, "--listen");
+        }
+        catch (Core.BlobSeerException e)
+        {
+            throw CliException.Usage(e.Message);
+        }
+    }
+
+    private static async Task<int> RunAsync(ServePlan plan, bool verbose, CancellationToken ct)
+    {
+        using var directoryLock = DirectoryLock.Acquire(plan.Directory, $"'blobseer serve' ({Name(plan.Role)})");
+        using var loggers = Logging.Create(verbose);
+        var config = plan.Config;
+        var host = plan.Role switch
+        {
+            Role.VersionManager => await RoleHost.StartVersionManagerAsync(plan.Directory, plan.Host, plan.Port, () => Map(config),
+                config.DefaultPageSize, config.DefaultReplication, loggers, ct),
+            Role.ProviderManager => await RoleHost.StartProviderManagerAsync(plan.Directory, plan.Host, plan.Port, loggers, ct),
+            Role.Metadata => await RoleHost.StartMetadataAsync(plan.Directory, plan.Host, plan.Port, loggers, ct),
+            _ => await RoleHost.StartDataAsync(plan.Directory, plan.Host, plan.Port, plan.Advertise, config.ProviderManager,
+                config.DataCapacityBytes, loggers, ct),
+        };
+        await using (host)
+        {
+            Console.Out.WriteLine($"BlobSeer {Name(plan.Role)} up: {host.Endpoint} (cluster {config.VersionManager}, data in {plan.Directory})");
+            Console.Out.WriteLine($"endpoint {host.Endpoint}");
+            Console.Out.Flush();
+            await Lifetime.WaitForShutdownAsync(ct);
+            Console.Error.WriteLine($"blobseer: stopping the {Name(plan.Role)}");
+        }
+
+        return ExitCodes.Ok;
+    }
+
+    // The version manager hands this map to every client: the cluster as the config file describes it.
+    private static ClusterMap Map(ClusterConfig config)
+    {
+        var map = new ClusterMap { VersionManager = config.VersionManager, ProviderManager = config.ProviderManager };
+        map.MetadataProviders.AddRange(config.MetadataProviders);
+        return map;
+    }
+
+    private static string Name(Role role) => role switch
+    {
+        Role.VersionManager => "version manager",
+        Role.ProviderManager => "provider manager",
+        Role.Metadata => "metadata provider",
+        _ => "data provider",
+    };
+}

@@ -1,0 +1,132 @@
+using System.CommandLine;
+using BlobSeer.Cli.Output;
+using BlobSeer.Server.Hosting;
+
+namespace BlobSeer.Cli.Commands;
+
+/// <summary><c>blobseer up</c>: a whole cluster in this process, until Ctrl+C or SIGTERM.</summary>
+internal static class UpCommand
+{
+    public static Command Create(Option<string?> cluster)
+    {
+        var defaults = new EmbeddedClusterOptions();
+        var data = new Option<string>("--data", "-d")
+        {
+            Description = "Directory holding every role's state; started again on it, the cluster finds everything where it was",
+            HelpName = "dir",
+            DefaultValueFactory = _ => defaults.DataDirectory,
+        };
+        var port = new Option<int>("--port", "-p")
+        {
+            Description = "Port of the cluster endpoint (the version manager); the other roles take the next ports in order",
+            DefaultValueFactory = _ => defaults.Port,
+        };
+        var host = new Option<string>("--host")
+        {
+            Description = "IP address every role listens on (0.0.0.0 for all interfaces)",
+            DefaultValueFactory = _ => defaults.Host,
+        };
+        var metadata = new Option<int>("--metadata-providers")
+        {
+            Description = "Number of metadata providers",
+            HelpName = "n",
+            DefaultValueFactory = _ => defaults.MetadataProviders,
+        };
+        var dataProviders = new Option<int>("--data-providers")
+        {
+            Description = "Number of data providers",
+            HelpName = "n",
+            DefaultValueFactory = _ => defaults.DataProviders,
+        };
+        var replication = new Option<int>("--replication")
+        {
+            Description = "Replicas per page of blobs created without --replication",
+            HelpName = "n",
+            DefaultValueFactory = _ => defaults.DefaultReplication,
+        };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Log every role's start and registration to stderr" };
+
+        var command = new Verb("up",
+            """
+            Runs a whole BlobSeer cluster in this process (version manager, provider manager, metadata and data
+            providers, each on its own port) until Ctrl+C or SIGTERM. Prints the cluster endpoint, then a last
+            line 'endpoint HOST:PORT' for scripts.
+            """,
+            "blobseer up                                   # cluster at 127.0.0.1:7100, data in ./blobseer-data",
+            "blobseer up --data /srv/blobseer --port 7200  # elsewhere; then: blobseer --cluster 127.0.0.1:7200 blob list",
+            "blobseer up --data-providers 8 --replication 2")
+        {
+            data, port, host, metadata, dataProviders, replication, verbose,
+        };
+        command.SetAction((parseResult, ct) =>
+        {
+            if (parseResult.GetResult(cluster) is { Implicit: false })
+            {
+                throw CliException.Usage("--cluster does not apply to 'up': use --host and --port");
+            }
+
+            var options = new EmbeddedClusterOptions
+            {
+                DataDirectory = Path.GetFullPath(parseResult.GetValue(data)!),
+                Port = parseResult.GetValue(port),
+                Host = parseResult.GetValue(host)!,
+                MetadataProviders = parseResult.GetValue(metadata),
+                DataProviders = parseResult.GetValue(dataProviders),
+                DefaultReplication = parseResult.GetValue(replication),
+            };
+            if (options.Port is < 1 or > 65535 - 16)
+            {
+                throw CliException.Usage($"--port {options.Port} is not between 1 and {65535 - 16}");
+            }
+
+            return RunAsync(options, parseResult.GetValue(verbose), ct);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(EmbeddedClusterOptions options, bool verbose, CancellationToken ct)
+    {
+        using var directoryLock = DirectoryLock.Acquire(options.DataDirectory, "'blobseer up'");
+        using var loggers = Logging.Create(verbose);
+        EmbeddedCluster started;
+        try
+        {
+            started = await EmbeddedCluster.StartAsync(options, loggers, ct);
+        }
+        catch (IOException e)
+        {
+            var last = options.Port + 1 + options.MetadataProviders + options.DataProviders;
+            throw new CliException(ExitCodes.Error,
+                $"cannot start the cluster on ports {options.Port}-{last}: {e.Message.TrimEnd('.')} (is another 'blobseer up' running? try --port)", e);
+        }
+
+        await using (var cluster = started)
+        {
+            Console.Out.WriteLine(
+                $"BlobSeer cluster up: {cluster.Endpoint} (version manager {cluster.VersionManager.Endpoint}, " +
+                $"provider manager {cluster.ProviderManager.Endpoint}, " +
+                $"{cluster.Metadata.Count} metadata providers {string.Join(' ', cluster.Metadata.Select(m => m.Endpoint))}, " +
+                $"{cluster.Data.Count} data providers {string.Join(' ', cluster.Data.Select(d => d.Endpoint))}, " +
+                $"data in {options.DataDirectory})");
+            Console.Out.WriteLine($"endpoint {cluster.Endpoint}");
+            Console.Out.Flush();
+            await Lifetime.WaitForShutdownAsync(ct);
+            Console.Error.WriteLine("blobseer: stopping the cluster");
+        }
+
+        return ExitCodes.Ok;
+    }
+}
+
+/// <summary>The life of a server process: it runs until the shutdown token fires.</summary>
+internal static class Lifetime
+{
+    public static async Task WaitForShutdownAsync(CancellationToken ct)
+    {
+        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (ct.Register(() => stopped.TrySetResult()))
+        {
+            await stopped.Task;
+        }
+    }
+}

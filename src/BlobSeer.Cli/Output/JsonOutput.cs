@@ -1,0 +1,51 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using BlobSeer.Client;
+
+namespace BlobSeer.Cli.Output;
+
+/// <summary>
+/// The <c>--json</c> shapes. Field names are a contract with scripts: camelCase, never renamed,
+/// null rather than absent (except <c>version</c> on <c>blob info</c> without <c>--version</c>).
+/// </summary>
+internal static class JsonOutput
+{
+    /// <summary>Writes <paramref name="value"/> as indented JSON and a newline.</summary>
+    public static void Write<T>(T value, TextWriter output)
+    {
+        output.WriteLine(JsonSerializer.Serialize(value, typeof(T), CliJsonContext.Default));
+    }
+
+    public static BlobJson From(BlobSummary b, VersionJson? version = null) => new(
+        b.Id, b.Name, b.PageSize, b.Replication, b.LatestVersion, b.Size, b.ParentBlob, b.ParentBlob is null ? null : b.ParentVersion,
+        b.Created.ToUniversalTime(), version);
+
+    public static VersionJson From(BlobVersionInfo v) => new(
+        v.Version, v.Size, v.Published, v.Created.ToUniversalTime(), v.Ranges.Select(r => new RangeJson(r.Offset, r.Length)).ToArray());
+}
+
+/// <summary>A blob: <c>blob info</c>, one element of <c>blob list</c>.</summary>
+internal sealed record BlobJson(
+    ulong Id,
+    string? Name,
+    int PageSize,
+    int Replication,
+    ulong LatestVersion,
+    long Size,
+    ulong? ParentBlob,
+    ulong? ParentVersion,
+    DateTimeOffset Created,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] VersionJson? Version);
+
+/// <summary>A version: one element of <c>blob versions</c>, or <c>version</c> of <c>blob info --version</c>.</summary>
+internal sealed record VersionJson(ulong Version, long Size, bool Published, DateTimeOffset Created, IReadOnlyList<RangeJson> Ranges);
+
+/// <summary>A byte range a version wrote.</summary>
+internal sealed record RangeJson(long Offset, long Length);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
+[JsonSerializable(typeof(BlobJson))]
+[JsonSerializable(typeof(VersionJson))]
+[JsonSerializable(typeof(IReadOnlyList<BlobJson>))]
+[JsonSerializable(typeof(IReadOnlyList<VersionJson>))]
+internal sealed partial class CliJsonContext : JsonSerializerContext;

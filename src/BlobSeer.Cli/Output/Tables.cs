@@ -1,0 +1,85 @@
+using BlobSeer.Cli.Commands;
+using Spectre.Console;
+
+namespace BlobSeer.Cli.Output;
+
+/// <summary>The human forms of <c>blob info</c>, <c>versions</c> and <c>list</c>.</summary>
+internal static class Tables
+{
+    public static void Blobs(IReadOnlyList<BlobJson> blobs)
+    {
+        if (blobs.Count == 0)
+        {
+            Terminal.Stdout.WriteLine("no blobs");
+            return;
+        }
+
+        var table = new Table().Border(TableBorder.Simple)
+            .AddColumns("id", "name", "latest", "size", "page size", "repl.", "parent", "created");
+        table.Columns[0].RightAligned();
+        table.Columns[2].RightAligned();
+        table.Columns[3].RightAligned();
+        foreach (var b in blobs)
+        {
+            table.AddRow(Cells(b.Id.ToString(), b.Name ?? "-", b.LatestVersion.ToString(), Sizes.Format(b.Size), Sizes.Format(b.PageSize),
+                b.Replication.ToString(), Parent(b), Time(b.Created)));
+        }
+
+        Terminal.Stdout.Write(table);
+    }
+
+    public static void Info(BlobJson b)
+    {
+        var grid = new Grid().AddColumn(new GridColumn().NoWrap()).AddColumn();
+        void Row(string key, string value) => grid.AddRow(new Text(key, new Style(decoration: Decoration.Bold)), new Text(value));
+        Row("id", b.Id.ToString());
+        Row("name", b.Name ?? "-");
+        Row("page size", $"{Sizes.Format(b.PageSize)} ({b.PageSize} bytes)");
+        Row("replication", b.Replication.ToString());
+        Row("latest version", b.LatestVersion.ToString());
+        Row("size", $"{Sizes.Format(b.Size)} ({b.Size} bytes)");
+        Row("parent", Parent(b));
+        Row("created", Time(b.Created));
+        if (b.Version is { } v)
+        {
+            Row("version", v.Version.ToString());
+            Row("  size", $"{Sizes.Format(v.Size)} ({v.Size} bytes)");
+            Row("  published", v.Published ? "yes" : "no (in flight)");
+            Row("  created", Time(v.Created));
+            Row("  wrote", Ranges(v.Ranges, 8));
+        }
+
+        Terminal.Stdout.Write(grid);
+    }
+
+    public static void Versions(IReadOnlyList<VersionJson> versions)
+    {
+        var table = new Table().Border(TableBorder.Simple).AddColumns("version", "size", "published", "created", "wrote");
+        table.Columns[0].RightAligned();
+        table.Columns[1].RightAligned();
+        foreach (var v in versions)
+        {
+            table.AddRow(Cells(v.Version.ToString(), Sizes.Format(v.Size), v.Published ? "yes" : "no", Time(v.Created), Ranges(v.Ranges, 3)));
+        }
+
+        Terminal.Stdout.Write(table);
+    }
+
+    private static string Parent(BlobJson b) => b.ParentBlob is { } p ? $"blob {p} version {b.ParentVersion}" : "-";
+
+    private static string Time(DateTimeOffset t) => t.ToString("yyyy-MM-dd HH:mm:ss'Z'");
+
+    private static string Ranges(IReadOnlyList<RangeJson> ranges, int max)
+    {
+        if (ranges.Count == 0)
+        {
+            return "-";
+        }
+
+        var shown = string.Join(", ", ranges.Take(max).Select(r => $"{Sizes.Format(r.Length)} at {r.Offset}"));
+        return ranges.Count > max ? $"{shown}, … ({ranges.Count - max} more)" : shown;
+    }
+
+    // Cells are plain text: a blob name like "a[b]" must not be read as Spectre markup.
+    private static Text[] Cells(params string[] values) => values.Select(v => new Text(v)).ToArray();
+}
