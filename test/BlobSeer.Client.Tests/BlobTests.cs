@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using BlobSeer.Core;
-using BlobSeer.Protocol.Messages;
 
 namespace BlobSeer.Client.Tests;
 
@@ -71,38 +70,6 @@ public sealed class BlobTests(ClusterFixture fixture)
     }
 
     [Fact]
-    public async Task A_clone_shares_every_page_and_diverges_on_write()
-    {
-        var source = await fixture.Client.CreateBlobAsync(pageSize: 64 << 10, cancellationToken: Ct);
-        var original = Random(1 << 20, 8);
-        await source.WriteAsync(0, original, Ct);
-        var pagesBefore = await StoredPagesAsync();
-        var clone = await source.CloneAsync(1, cancellationToken: Ct);
-        (await StoredPagesAsync()).ShouldBe(pagesBefore, "a clone copies no data");
-        clone.Summary.ParentBlob.ShouldBe(source.Id);
-        (await ReadAllAsync(clone, 0)).ShouldBe(original);
-
-        var patch = Random(65536, 9);
-        await clone.WriteAsync(65536, patch, Ct);
-        (await StoredPagesAsync()).ShouldBe(pagesBefore + 1, "a one-page write to a clone stores one page");
-        (await ReadAllAsync(source, 1)).ShouldBe(original);
-        var changed = await ReadAllAsync(clone, 1);
-        changed.AsSpan(65536, 65536).SequenceEqual(patch).ShouldBeTrue();
-        changed.AsSpan(0, 65536).SequenceEqual(original.AsSpan(0, 65536)).ShouldBeTrue();
-    }
-
-    private async Task<long> StoredPagesAsync()
-    {
-        long pages = 0;
-        foreach (var d in fixture.Cluster.Data)
-        {
-            pages += (long)(await d.DataProvider!.StatsAsync(new Empty(), Ct)).Pages;
-        }
-
-        return pages;
-    }
-
-    [Fact]
     public async Task Streams_move_large_blobs_with_bounded_buffers()
     {
         var blob = await fixture.Client.CreateBlobAsync(pageSize: 64 << 10, cancellationToken: Ct);
@@ -144,6 +111,44 @@ public sealed class BlobTests(ClusterFixture fixture)
         // Nothing was lost on the way.
         (await blob.GetLatestVersionAsync(Ct)).ShouldBe(1UL);
         (await ReadAllAsync(blob, 1)).ShouldBe(Random(100, 11));
+    }
+
+    [Fact]
+    public async Task A_cancelled_write_is_given_up_and_the_blob_keeps_publishing()
+    {
+        var blob = await fixture.Client.CreateBlobAsync(pageSize: 4096, cancellationToken: Ct);
+        await blob.AppendAsync(Random(10_000, 12), Ct);
+        using var cancel = new CancellationTokenSource();
+        var data = Random(1 << 20, 13);
+        using var source = new StallingStream(data, stallAt: 300_000, cancel);
+        await Should.ThrowAsync<OperationCanceledException>(() => blob.WriteAsync(5000, source, data.Length, cancellationToken: cancel.Token));
+
+        // Version 2 was given up: it reads like version 1, zero-extended to the size it was assigned.
+        var v2 = await blob.GetVersionAsync(2, Ct);
+        v2.Noop.ShouldBeTrue();
+        v2.Published.ShouldBeTrue();
+        var content = await ReadAllAsync(blob, 2);
+        content.Length.ShouldBe(5000 + data.Length);
+        content.AsSpan(0, 10_000).SequenceEqual(Random(10_000, 12)).ShouldBeTrue();
+        content.AsSpan(10_000).ContainsAnyExcept((byte)0).ShouldBeFalse();
+
+        (await blob.AppendAsync(Random(10, 14), Ct)).ShouldBe(3UL);
+        (await blob.GetLatestVersionAsync(Ct)).ShouldBe(3UL);
+    }
+
+    /// <summary>Serves bytes up to a point, then cancels the write and waits to be cancelled, as an interrupted upload does.</summary>
+    private sealed class StallingStream(byte[] data, int stallAt, CancellationTokenSource cancel) : MemoryStream(data, writable: false)
+    {
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (Position + buffer.Length > stallAt)
+            {
+                await cancel.CancelAsync();
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+
+            return Read(buffer.Span);
+        }
     }
 
     [Fact]

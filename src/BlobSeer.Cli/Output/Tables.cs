@@ -46,7 +46,7 @@ internal static class Tables
             Row("  size", $"{Sizes.Format(v.Size)} ({v.Size} bytes)");
             Row("  published", v.Published ? "yes" : "no (in flight)");
             Row("  created", Time(v.Created));
-            Row("  wrote", Ranges(v.Ranges, 8));
+            Row("  wrote", v.Noop ? "nothing (writer gave up; reads as the previous version)" : Ranges(v.Ranges, 8));
         }
 
         Terminal.Stdout.Write(grid);
@@ -59,7 +59,7 @@ internal static class Tables
         table.Columns[1].RightAligned();
         foreach (var v in versions)
         {
-            table.AddRow(Cells(v.Version.ToString(), Sizes.Format(v.Size), v.Published ? "yes" : "no", Time(v.Created), Ranges(v.Ranges, 3)));
+            table.AddRow(Cells(v.Version.ToString(), Sizes.Format(v.Size), v.Published ? "yes" : "no", Time(v.Created), v.Noop ? "nothing (given up)" : Ranges(v.Ranges, 3)));
         }
 
         Terminal.Stdout.Write(table);
