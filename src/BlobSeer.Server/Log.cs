@@ -14,6 +14,9 @@ internal static partial class Log
     [LoggerMessage(1003, LogLevel.Information, "{Role} listening on {Endpoint}, data in {Directory}")]
     public static partial void RoleStarted(ILogger logger, string role, string endpoint, string directory);
 
+    [LoggerMessage(1005, LogLevel.Warning, "Page transport {Endpoint}: {Reason}")]
+    public static partial void PageTransportFailed(ILogger logger, string endpoint, string reason);
+
     [LoggerMessage(1004, LogLevel.Warning, "{Role} in {Directory}: discarded a torn tail of {Bytes} bytes left by a crash")]
     public static partial void TornTail(ILogger logger, string role, string directory, long bytes);
 }

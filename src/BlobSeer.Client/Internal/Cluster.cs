@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using BlobSeer.Core;
 using BlobSeer.Core.Trees;
 using BlobSeer.Protocol.Messages;
+using BlobSeer.Protocol.PageTransport;
 using BlobSeer.Protocol.Rpc;
 
 namespace BlobSeer.Client.Internal;
@@ -14,7 +15,8 @@ namespace BlobSeer.Client.Internal;
 internal sealed class Cluster : IDisposable
 {
     private readonly ConcurrentDictionary<string, RpcChannel> _channels = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<uint, DataProviderClient> _data = new();
+    private readonly ConcurrentDictionary<uint, DataProviderHandle> _data = new();
+    private readonly ConcurrentDictionary<string, PageTransportClient> _pages = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _refresh = new(1, 1);
 
     private Cluster(string endpoint, BlobSeerClientOptions options)
@@ -64,8 +66,8 @@ internal sealed class Cluster : IDisposable
 
     private RpcChannel Channel(string endpoint) => _channels.GetOrAdd(endpoint, e => new RpcChannel(e));
 
-    /// <summary>The client of data provider <paramref name="id"/>.</summary>
-    public async ValueTask<DataProviderClient> DataProviderAsync(uint id, CancellationToken cancellationToken)
+    /// <summary>The clients of data provider <paramref name="id"/>.</summary>
+    public async ValueTask<DataProviderHandle> DataProviderAsync(uint id, CancellationToken cancellationToken)
     {
         if (_data.TryGetValue(id, out var client))
         {
@@ -80,7 +82,8 @@ internal sealed class Cluster : IDisposable
                 var list = await ProviderManager.ListProvidersAsync(new Empty(), cancellationToken).ConfigureAwait(false);
                 foreach (var p in list.Providers)
                 {
-                    _data[p.Id] = new DataProviderClient(Channel(p.Endpoint));
+                    var pages = string.IsNullOrEmpty(p.PageEndpoint) ? null : _pages.GetOrAdd(p.PageEndpoint, e => new PageTransportClient(e));
+                    _data[p.Id] = new DataProviderHandle(new DataProviderClient(Channel(p.Endpoint)), pages);
                 }
 
                 if (!_data.TryGetValue(id, out client))
@@ -107,6 +110,24 @@ internal sealed class Cluster : IDisposable
             channel.Dispose();
         }
 
+        foreach (var pages in _pages.Values)
+        {
+            pages.Dispose();
+        }
+
         _refresh.Dispose();
     }
+}
+
+/// <summary>
+/// One data provider as the client reaches it: pages move over its bulk page transport when it
+/// has one, over gRPC otherwise.
+/// </summary>
+internal sealed record DataProviderHandle(DataProviderClient Rpc, PageTransportClient? Pages)
+{
+    public ValueTask PutPageAsync(ReadOnlyMemory<byte> pageId, ReadOnlyMemory<byte> data, uint crc32c, CancellationToken ct) =>
+        Pages is { } p ? p.PutAsync(pageId, data, crc32c, ct) : Rpc.PutPageAsync(pageId, data, crc32c, ct);
+
+    public ValueTask<int> GetPageIntoAsync(ReadOnlyMemory<byte> pageId, int offset, int length, Memory<byte> destination, CancellationToken ct) =>
+        Pages is { } p ? p.GetIntoAsync(pageId, offset, destination[..length], ct) : Rpc.GetPageIntoAsync(pageId, offset, length, destination, ct);
 }

@@ -22,11 +22,17 @@ public sealed class DataProviderService(PageStore store) : IDataProviderService,
     /// <summary>Stores one page durably.</summary>
     public async ValueTask<Empty> PutPageAsync(PutPageRequest request, CancellationToken cancellationToken)
     {
+        await PutAsync(request.PageId.Memory, request.Data.Memory, request.Crc32C, cancellationToken).ConfigureAwait(false);
+        return new Empty();
+    }
+
+    /// <summary>Stores one page durably (the page transport's entry point).</summary>
+    internal async ValueTask PutAsync(ReadOnlyMemory<byte> pageId, ReadOnlyMemory<byte> data, uint crc32c, CancellationToken cancellationToken)
+    {
         Interlocked.Increment(ref _active);
         try
         {
-            await store.PutAsync(request.PageId.Memory, request.Data.Memory, request.Crc32C, cancellationToken).ConfigureAwait(false);
-            return new Empty();
+            await store.PutAsync(pageId, data, crc32c, cancellationToken).ConfigureAwait(false);
         }
         finally
         {

@@ -16,10 +16,12 @@ internal sealed class ProviderRegistration : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
+    private readonly string _pageEndpoint;
     private readonly TaskCompletionSource _registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public ProviderRegistration(DataProviderService provider, string advertisedEndpoint, string providerManager, string idFile, ILogger logger)
+    public ProviderRegistration(DataProviderService provider, string advertisedEndpoint, string pageEndpoint, string providerManager, string idFile, ILogger logger)
     {
+        _pageEndpoint = pageEndpoint;
         _loop = Task.Run(() => RunAsync(provider, advertisedEndpoint, providerManager, idFile, logger, _stop.Token));
     }
 
@@ -45,6 +47,7 @@ internal sealed class ProviderRegistration : IAsyncDisposable
                     {
                         Id = Id,
                         Endpoint = endpoint,
+                        PageEndpoint = _pageEndpoint,
                         CapacityBytes = (ulong)provider.Store.CapacityBytes,
                         FreeBytes = (ulong)Math.Max(0, provider.Store.FreeBytes),
                     }, ct).ConfigureAwait(false);

@@ -50,6 +50,9 @@ public sealed class RoleHost : IAsyncDisposable
     /// <summary>The data provider, when this is one.</summary>
     public DataProviderService? DataProvider { get; private set; }
 
+    /// <summary>The bulk page transport, when this is a data provider.</summary>
+    public PageTransportServer? PageTransport { get; private set; }
+
     /// <summary>The metadata provider, when this is one.</summary>
     public MetadataProviderService? Metadata { get; private set; }
 
@@ -106,8 +109,9 @@ public sealed class RoleHost : IAsyncDisposable
     /// <param name="capacityBytes">Capacity offered; 0 for the file system's size.</param>
     /// <param name="loggers">Logging.</param>
     /// <param name="ct">Cancels start-up.</param>
+    /// <param name="pagePort">Port of the bulk page transport; 0 picks a free one (it is advertised on registration).</param>
     public static async Task<RoleHost> StartDataAsync(string directory, string host, int port, string? advertise, string providerManager,
-        long capacityBytes, ILoggerFactory? loggers, CancellationToken ct)
+        long capacityBytes, ILoggerFactory? loggers, CancellationToken ct, int pagePort = 0)
     {
         var h = new RoleHost(Role.Data, directory);
         var store = PageStore.Open(new PageStoreOptions { Directory = Path.Combine(directory, "pages"), CapacityBytes = capacityBytes });
@@ -115,8 +119,12 @@ public sealed class RoleHost : IAsyncDisposable
         h._owned.Add(service);
         h.DataProvider = service;
         await h.ListenAsync(host, port, r => r.Map(service), loggers, ct).ConfigureAwait(false);
+        var pages = PageTransportServer.Start(host, pagePort, service, Logger(loggers));
+        h._owned.Insert(0, pages);
+        h.PageTransport = pages;
         var advertised = $"{advertise ?? host}:{h.Server.Port}";
-        var registration = new ProviderRegistration(service, advertised, providerManager, Path.Combine(directory, "provider.id"), Logger(loggers));
+        var registration = new ProviderRegistration(service, advertised, $"{advertise ?? host}:{pages.Port}", providerManager,
+            Path.Combine(directory, "provider.id"), Logger(loggers));
         h._owned.Insert(0, registration);
         await registration.Registered.WaitAsync(TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
         return h;

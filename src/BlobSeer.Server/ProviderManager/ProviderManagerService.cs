@@ -37,6 +37,7 @@ public sealed class ProviderManagerService : IProviderManagerService
     {
         public required uint Id { get; init; }
         public required string Endpoint { get; set; }
+        public string PageEndpoint { get; set; } = "";
         public ulong Capacity { get; set; }
         public ulong Free { get; set; }
         public uint Load { get; set; }
@@ -93,6 +94,7 @@ public sealed class ProviderManagerService : IProviderManagerService
             }
 
             entry.Endpoint = request.Endpoint;
+            entry.PageEndpoint = request.PageEndpoint.Length <= 256 ? request.PageEndpoint : "";
             entry.Capacity = request.CapacityBytes;
             entry.Free = request.FreeBytes;
             entry.LastHeartbeatMs = Environment.TickCount64;
@@ -180,6 +182,7 @@ public sealed class ProviderManagerService : IProviderManagerService
                 {
                     Id = e.Id,
                     Endpoint = e.Endpoint,
+                    PageEndpoint = e.PageEndpoint,
                     Alive = IsAlive(e),
                     CapacityBytes = e.Capacity,
                     FreeBytes = e.Free,

@@ -1,0 +1,198 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using System.Text;
+using BlobSeer.Core;
+
+namespace BlobSeer.Protocol.PageTransport;
+
+/// <summary>
+/// Client of one data provider's page transport (<see cref="PageFrames"/>): a pool of TCP
+/// connections, each carrying one request at a time, so parallel page transfers use parallel
+/// connections. A connection that fails mid-request is dropped, never reused.
+/// </summary>
+public sealed class PageTransportClient(string endpoint) : IDisposable
+{
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
+    private readonly ConcurrentBag<Connection> _idle = [];
+    private bool _disposed;
+
+    /// <summary>The provider's page endpoint, <c>host:port</c>.</summary>
+    public string Endpoint => endpoint;
+
+    private sealed class Connection(Socket socket) : IDisposable
+    {
+        public Socket Socket { get; } = socket;
+
+        public NetworkStream Stream { get; } = new(socket, ownsSocket: true);
+
+        public byte[] Header { get; } = new byte[PageFrames.RequestBytes];
+
+        public void Dispose() => Stream.Dispose();
+    }
+
+    /// <summary>Stores a page; returns once the provider has it on disk.</summary>
+    public async ValueTask PutAsync(ReadOnlyMemory<byte> pageId, ReadOnlyMemory<byte> data, uint crc32c, CancellationToken cancellationToken)
+    {
+        var c = await AcquireAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            PageFrames.WriteRequest(c.Header, PageFrames.Op.Put, pageId.Span, crc32c, (uint)data.Length);
+            await c.Stream.WriteAsync(c.Header.AsMemory(0, PageFrames.RequestBytes), cancellationToken).ConfigureAwait(false);
+            await c.Stream.WriteAsync(data, cancellationToken).ConfigureAwait(false);
+            var (status, _, payload) = await ReadResponseAsync(c, cancellationToken).ConfigureAwait(false);
+            await ThrowIfErrorAsync(c, status, payload, cancellationToken).ConfigureAwait(false);
+            Release(c);
+        }
+        catch (ServerError e)
+        {
+            // Answered in full and already back in the pool.
+            throw (BlobSeerException)e.InnerException!;
+        }
+        catch (Exception e)
+        {
+            c.Dispose();
+            throw Translate(e);
+        }
+    }
+
+    /// <summary>
+    /// Reads <c>destination.Length</c> bytes (or fewer if the page ends first) from
+    /// <paramref name="offset"/> of a stored page straight into <paramref name="destination"/>;
+    /// returns the bytes copied. The provider checks the page's checksum first.
+    /// </summary>
+    public async ValueTask<int> GetIntoAsync(ReadOnlyMemory<byte> pageId, int offset, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        var c = await AcquireAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            PageFrames.WriteRequest(c.Header, PageFrames.Op.Get, pageId.Span, (uint)offset, (uint)destination.Length);
+            await c.Stream.WriteAsync(c.Header.AsMemory(0, PageFrames.RequestBytes), cancellationToken).ConfigureAwait(false);
+            var (status, _, payload) = await ReadResponseAsync(c, cancellationToken).ConfigureAwait(false);
+            await ThrowIfErrorAsync(c, status, payload, cancellationToken).ConfigureAwait(false);
+            if (payload > destination.Length)
+            {
+                Throw.Internal($"page transport at {endpoint} sent {payload} bytes for a {destination.Length}-byte read");
+            }
+
+            await c.Stream.ReadExactlyAsync(destination[..(int)payload], cancellationToken).ConfigureAwait(false);
+            Release(c);
+            return (int)payload;
+        }
+        catch (ServerError e)
+        {
+            // Answered in full and already back in the pool.
+            throw (BlobSeerException)e.InnerException!;
+        }
+        catch (Exception e)
+        {
+            c.Dispose();
+            throw Translate(e);
+        }
+    }
+
+    private static async ValueTask<(ErrorCode, uint, uint)> ReadResponseAsync(Connection c, CancellationToken ct)
+    {
+        await c.Stream.ReadExactlyAsync(c.Header.AsMemory(0, PageFrames.ResponseBytes), ct).ConfigureAwait(false);
+        return PageFrames.ReadResponse(c.Header, c.Socket.RemoteEndPoint?.ToString() ?? "?");
+    }
+
+    private async ValueTask ThrowIfErrorAsync(Connection c, ErrorCode status, uint payload, CancellationToken ct)
+    {
+        if (status == ErrorCode.Ok)
+        {
+            return;
+        }
+
+        if (payload > PageFrames.MaxMessageBytes)
+        {
+            Throw.Internal($"page transport at {endpoint} sent an oversized error message");
+        }
+
+        var message = ArrayPool<byte>.Shared.Rent((int)payload);
+        try
+        {
+            await c.Stream.ReadExactlyAsync(message.AsMemory(0, (int)payload), ct).ConfigureAwait(false);
+            // The request was answered in full: the connection stays usable.
+            Release(c);
+            throw new ServerError(new BlobSeerException(status, Encoding.UTF8.GetString(message, 0, (int)payload)));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(message);
+        }
+    }
+
+    // Marks an error the provider answered, as opposed to a broken connection.
+    private sealed class ServerError(BlobSeerException inner) : Exception(inner.Message, inner);
+
+    private Exception Translate(Exception e) => e switch
+    {
+        BlobSeerException b => b,
+        OperationCanceledException o => o,
+        _ => new BlobSeerException(ErrorCode.Unavailable, $"cannot reach data provider at {endpoint}: {e.Message}", e),
+    };
+
+    private async ValueTask<Connection> AcquireAsync(CancellationToken ct)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_idle.TryTake(out var idle))
+        {
+            return idle;
+        }
+
+        var (host, port) = SplitEndpoint(endpoint);
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(ConnectTimeout);
+        try
+        {
+            await socket.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
+            return new Connection(socket);
+        }
+        catch (Exception e) when (e is SocketException || (e is OperationCanceledException && !ct.IsCancellationRequested))
+        {
+            socket.Dispose();
+            throw new BlobSeerException(ErrorCode.Unavailable, $"cannot reach data provider at {endpoint}: {e.Message}", e);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private void Release(Connection c)
+    {
+        if (_disposed)
+        {
+            c.Dispose();
+        }
+        else
+        {
+            _idle.Add(c);
+        }
+    }
+
+    private static (string Host, int Port) SplitEndpoint(string endpoint)
+    {
+        var colon = endpoint.LastIndexOf(':');
+        var port = 0;
+        if (colon <= 0 || !int.TryParse(endpoint.AsSpan(colon + 1), out port))
+        {
+            Throw.InvalidArgument($"page endpoint '{endpoint}' is not host:port");
+        }
+
+        return (endpoint[..colon].Trim('[', ']'), port);
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _disposed = true;
+        while (_idle.TryTake(out var c))
+        {
+            c.Dispose();
+        }
+    }
+}
