@@ -5,8 +5,8 @@ namespace BlobSeer.Client;
 /// <summary>Tuning of a <see cref="BlobSeerClient"/>. The defaults suit a cluster on one rack.</summary>
 public sealed class BlobSeerClientOptions
 {
-    /// <summary>Pages moved in parallel by one read or write. Default 16.</summary>
-    public int MaxParallelPages { get; init; } = 16;
+    /// <summary>Pages moved in parallel by one read or write. Default 32.</summary>
+    public int MaxParallelPages { get; init; } = 32;
 
     /// <summary>Bytes of page data one read or write keeps in flight at most. Default 64 MiB.</summary>
     public long MaxInFlightBytes { get; init; } = 64L << 20;
