@@ -45,6 +45,11 @@ internal static class ServeCommand
             Description = "For data: host name or IP other nodes reach it at, when it listens on 0.0.0.0",
             HelpName = "host",
         };
+        var pagePort = new Option<int?>("--page-port")
+        {
+            Description = "For data: port of the bulk page transport (plain TCP, same host as --listen) [default: a free port, advertised to clients]",
+            HelpName = "port",
+        };
         var data = new Option<string?>("--data", "-d")
         {
             Description = "Directory of the role's state [default: <dataDirectory>/<role>, with -<port> for metadata and data]",
@@ -62,13 +67,13 @@ internal static class ServeCommand
             "blobseer serve --role provider-manager --config cluster.json",
             "blobseer serve --role metadata --index 0 --config cluster.json",
             "blobseer serve --role version-manager --config cluster.json",
-            "blobseer serve --role data --listen 0.0.0.0:7110 --advertise node7 --config cluster.json",
+            "blobseer serve --role data --listen 0.0.0.0:7110 --page-port 7111 --advertise node7 --config cluster.json",
             "",
             "cluster.json:",
             """  { "versionManager": "10.0.0.1:7100", "providerManager": "10.0.0.1:7101",""",
             """    "metadataProviders": ["10.0.0.2:7102", "10.0.0.3:7102"], "dataDirectory": "/srv/blobseer" }""")
         {
-            role, config, listen, index, advertise, data, verbose,
+            role, config, listen, index, advertise, pagePort, data, verbose,
         };
         command.SetAction((parseResult, ct) =>
         {
@@ -78,15 +83,15 @@ internal static class ServeCommand
             }
 
             var plan = Plan(Roles[parseResult.GetValue(role)!], parseResult.GetValue(config)!, parseResult.GetValue(listen),
-                parseResult.GetValue(index), parseResult.GetValue(advertise), parseResult.GetValue(data));
+                parseResult.GetValue(index), parseResult.GetValue(advertise), parseResult.GetValue(data), parseResult.GetValue(pagePort));
             return RunAsync(plan, parseResult.GetValue(verbose), ct);
         });
         return command;
     }
 
-    private sealed record ServePlan(Role Role, ClusterConfig Config, string Host, int Port, string? Advertise, string Directory);
+    private sealed record ServePlan(Role Role, ClusterConfig Config, string Host, int Port, string? Advertise, string Directory, int PagePort);
 
-    private static ServePlan Plan(Role role, string configPath, string? listen, int? index, string? advertise, string? data)
+    private static ServePlan Plan(Role role, string configPath, string? listen, int? index, string? advertise, string? data, int? pagePort)
     {
         ClusterConfig config;
         try
@@ -101,6 +106,11 @@ internal static class ServeCommand
         if (advertise is not null && role != Role.Data)
         {
             throw CliException.Usage("--advertise applies to the data role only");
+        }
+
+        if (pagePort is not null && (role != Role.Data || pagePort is < 0 or > 65535))
+        {
+            throw CliException.Usage("--page-port applies to the data role only and must be a port number");
         }
 
         if (index is not null && role != Role.Metadata)
@@ -132,7 +142,7 @@ internal static class ServeCommand
             Role.Metadata => $"metadata-{port}",
             _ => $"data-{port}",
         });
-        return new ServePlan(role, config, host, port, advertise, directory);
+        return new ServePlan(role, config, host, port, advertise, directory, pagePort ?? 0);
     }
 
     private static (string Host, int Port) ParseListen(string address)
@@ -159,7 +169,7 @@ internal static class ServeCommand
             Role.ProviderManager => await RoleHost.StartProviderManagerAsync(plan.Directory, plan.Host, plan.Port, loggers, ct),
             Role.Metadata => await RoleHost.StartMetadataAsync(plan.Directory, plan.Host, plan.Port, loggers, ct),
             _ => await RoleHost.StartDataAsync(plan.Directory, plan.Host, plan.Port, plan.Advertise, config.ProviderManager,
-                config.DataCapacityBytes, loggers, ct),
+                config.DataCapacityBytes, loggers, ct, plan.PagePort),
         };
         await using (host)
         {
