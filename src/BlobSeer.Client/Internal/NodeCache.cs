@@ -23,8 +23,18 @@ internal sealed class NodeCache(Cluster cluster, int capacity) : INodeBatchSourc
             return node;
         }
 
-        await PrefetchAsync([key], cancellationToken).ConfigureAwait(false);
-        return _nodes[key];
+        // Fetch directly: the cache may be cleared between a prefetch and a lookup.
+        var request = new GetNodesRequest();
+        request.Keys.Add(key.ToWire());
+        var owner = cluster.Ring.OwnerOf(key);
+        var response = await cluster.Metadata[owner].GetNodesAsync(request, cancellationToken).ConfigureAwait(false);
+        if (response.Nodes.Count != 1 || response.Nodes[0].Key.ToCore() != key)
+        {
+            Throw.Internal($"metadata provider {cluster.Metadata[owner].Channel.Endpoint} answered the wrong node for {key}");
+        }
+
+        Add(key, response.Nodes[0]);
+        return response.Nodes[0];
     }
 
     /// <summary>

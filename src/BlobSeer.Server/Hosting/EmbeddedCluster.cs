@@ -118,6 +118,15 @@ public sealed class EmbeddedCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops one data provider, as a crash of its host would (its files stay on disk).</summary>
+    public async Task StopDataProviderAsync(int index)
+    {
+        var role = Data[index];
+        Data.RemoveAt(index);
+        _roles.Remove(role);
+        await role.DisposeAsync().ConfigureAwait(false);
+    }
+
     private ClusterMap ClusterMap()
     {
         var map = new ClusterMap { VersionManager = VersionManager?.Endpoint ?? "", ProviderManager = ProviderManager.Endpoint };
