@@ -1,7 +1,6 @@
 using System.CommandLine;
 using BlobSeer.Client;
 using BlobSeer.Core;
-using BlobSeer.Server.Hosting;
 
 namespace BlobSeer.Cli.Commands;
 

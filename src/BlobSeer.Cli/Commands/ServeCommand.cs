@@ -149,7 +149,7 @@ internal static class ServeCommand
     {
         try
         {
-            return Endpoints.Parse(address, "--listen");
+            return Core.Endpoints.Parse(address, "--listen");
         }
         catch (Core.BlobSeerException e)
         {

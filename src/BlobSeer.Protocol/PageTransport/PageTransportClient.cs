@@ -141,7 +141,7 @@ public sealed class PageTransportClient(string endpoint) : IDisposable
             return idle;
         }
 
-        var (host, port) = SplitEndpoint(endpoint);
+        var (host, port) = Endpoints.Parse(endpoint, "page endpoint");
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(ConnectTimeout);
@@ -172,18 +172,6 @@ public sealed class PageTransportClient(string endpoint) : IDisposable
         {
             _idle.Add(c);
         }
-    }
-
-    private static (string Host, int Port) SplitEndpoint(string endpoint)
-    {
-        var colon = endpoint.LastIndexOf(':');
-        var port = 0;
-        if (colon <= 0 || !int.TryParse(endpoint.AsSpan(colon + 1), out port))
-        {
-            Throw.InvalidArgument($"page endpoint '{endpoint}' is not host:port");
-        }
-
-        return (endpoint[..colon].Trim('[', ']'), port);
     }
 
     /// <inheritdoc/>
