@@ -33,6 +33,7 @@ internal sealed class WriteOperation
     private readonly List<InFlightWrite> _inFlight;
     private readonly Dictionary<long, PageDescriptor> _stored = [];
     private readonly ulong _blob;
+    private bool _treeStarted;
 
     private WriteOperation(Cluster cluster, ulong blob, AssignVersionResponse assignment)
     {
@@ -60,14 +61,42 @@ internal sealed class WriteOperation
         }
         catch (Exception failure)
         {
-            // Later versions may already point at this version's nodes, and none of them can be
-            // published before it: give the version up as a no-op rather than leave it in flight.
-            await op.AbortAsync(failure).ConfigureAwait(false);
-            throw;
+            if (!op._treeStarted)
+            {
+                // Later versions may already point at this version's nodes, and none of them can
+                // be published before it: give the version up as a no-op rather than leave it in flight.
+                await op.AbortAsync(failure).ConfigureAwait(false);
+                throw;
+            }
+
+            // Some nodes of the real tree may be stored, so a no-op tree (same keys) could mix with
+            // them; every page is stored, so finishing the real tree is the only consistent end.
+            if (!await op.FinishTreeAsync().ConfigureAwait(false))
+            {
+                throw;
+            }
         }
 
-        await cluster.VersionManager.CompleteVersionAsync(new VersionRequest { Blob = request.Blob, Version = assignment.Version }, ct).ConfigureAwait(false);
+        // Once the tree is stored, completing is all that is left: the caller's cancellation no
+        // longer applies, or the version would stay in flight and stall the blob.
+        using var completion = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await cluster.VersionManager.CompleteVersionAsync(new VersionRequest { Blob = request.Blob, Version = assignment.Version }, completion.Token).ConfigureAwait(false);
         return assignment.Version;
+    }
+
+    // Retries storing the real tree with a deadline of its own; true when it is stored.
+    private async Task<bool> FinishTreeAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            await StoreTreeAsync(noop: false, timeout.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is BlobSeerException or OperationCanceledException)
+        {
+            return false;
+        }
     }
 
     private async Task AbortAsync(Exception failure)
@@ -279,6 +308,7 @@ internal sealed class WriteOperation
     {
         var root = _assignment.PublishedRoot.ToCoreOrNull();
         var nodes = await TreeWriter.BuildAsync(_blob, _assignment.Version, _geometry, _size, _pages, _inFlight, root, _cluster.Nodes, ct, noop).ConfigureAwait(false);
+        _treeStarted |= !noop;
         var wire = new List<TreeNode>(nodes.Count);
         foreach (var n in nodes)
         {
