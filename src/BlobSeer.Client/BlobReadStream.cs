@@ -23,10 +23,18 @@ internal sealed class BlobReadStream(Blob blob, ulong version, long length) : St
 
     public override int Read(Span<byte> buffer)
     {
-        var tmp = new byte[buffer.Length];
-        var n = ReadAsync(tmp, CancellationToken.None).AsTask().GetAwaiter().GetResult();
-        tmp.AsSpan(0, n).CopyTo(buffer);
-        return n;
+        // A Span cannot cross an await: read into a pooled array, then copy.
+        var tmp = System.Buffers.ArrayPool<byte>.Shared.Rent(buffer.Length);
+        try
+        {
+            var n = ReadAsync(tmp.AsMemory(0, buffer.Length), CancellationToken.None).AsTask().GetAwaiter().GetResult();
+            tmp.AsSpan(0, n).CopyTo(buffer);
+            return n;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(tmp);
+        }
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>

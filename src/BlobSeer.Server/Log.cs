@@ -1,3 +1,4 @@
+using BlobSeer.Core;
 using Microsoft.Extensions.Logging;
 
 namespace BlobSeer.Server;
@@ -19,4 +20,39 @@ internal static partial class Log
 
     [LoggerMessage(1004, LogLevel.Warning, "{Role} in {Directory}: discarded a torn tail of {Bytes} bytes left by a crash")]
     public static partial void TornTail(ILogger logger, string role, string directory, long bytes);
+
+    // Page store (data providers).
+    [LoggerMessage(EventId = 3100, Level = LogLevel.Information,
+        Message = "Page store {Directory} opened: {Segments} segments, {Pages} pages, {Bytes} bytes of data")]
+    public static partial void Opened(ILogger logger, string directory, int segments, long pages, long bytes);
+
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Warning,
+        Message = "Torn tail of {Segment} truncated from {Length} to {Offset} bytes")]
+    public static partial void TruncatedTornTail(ILogger logger, string segment, long length, long offset);
+
+    [LoggerMessage(EventId = 3102, Level = LogLevel.Error,
+        Message = "Damaged record header in {Segment} at offset {Offset}: the {Bytes} bytes after it are not indexed")]
+    public static partial void DamagedHeader(ILogger logger, string segment, long offset, long bytes);
+
+    [LoggerMessage(EventId = 3103, Level = LogLevel.Error,
+        Message = "Page {PageId} in {Segment} at offset {Offset} fails its checksum")]
+    public static partial void CorruptPage(ILogger logger, string pageId, string segment, long offset);
+
+    [LoggerMessage(EventId = 3104, Level = LogLevel.Warning,
+        Message = "Page store {Directory} failed to append to {Segment}")]
+    public static partial void AppendFailed(ILogger logger, string directory, string segment, Exception exception);
+
+    [LoggerMessage(EventId = 3105, Level = LogLevel.Error,
+        Message = "Could not truncate {Segment} back to {Offset} bytes after a failed append")]
+    public static partial void RollbackFailed(ILogger logger, string segment, long offset, Exception exception);
+
+    // RPC server.
+    [LoggerMessage(EventId = 5100, Level = LogLevel.Information, Message = "RPC server listening on {Endpoint} with {Methods} methods")]
+    public static partial void Started(ILogger logger, string endpoint, int methods);
+
+    [LoggerMessage(EventId = 5101, Level = LogLevel.Error, Message = "RPC {Path} failed with {Code}")]
+    public static partial void CallFailed(ILogger logger, string path, ErrorCode code, Exception exception);
+
+    [LoggerMessage(EventId = 5102, Level = LogLevel.Debug, Message = "RPC {Path} answered {Code}: {Message}")]
+    public static partial void CallRejected(ILogger logger, string path, ErrorCode code, string message);
 }

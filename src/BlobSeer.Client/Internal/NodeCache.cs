@@ -98,7 +98,7 @@ internal sealed class NodeCache(Cluster cluster, int capacity) : INodeBatchSourc
             for (var i = 0; i < list.Count; i += BatchSize)
             {
                 var request = new GetNodesRequest();
-                foreach (var k in list.Skip(i).Take(BatchSize))
+                foreach (var k in list.GetRange(i, Math.Min(BatchSize, list.Count - i)))
                 {
                     request.Keys.Add(k.ToWire());
                 }
@@ -145,7 +145,7 @@ internal sealed class NodeCache(Cluster cluster, int capacity) : INodeBatchSourc
             for (var i = 0; i < list.Count; i += BatchSize)
             {
                 var request = new PutNodesRequest();
-                request.Nodes.AddRange(list.Skip(i).Take(BatchSize));
+                request.Nodes.AddRange(list.GetRange(i, Math.Min(BatchSize, list.Count - i)));
                 calls.Add(cluster.Metadata[owner].PutNodesAsync(request, cancellationToken).AsTask());
             }
         }

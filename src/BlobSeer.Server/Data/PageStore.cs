@@ -302,33 +302,6 @@ public sealed partial class PageStore : IAsyncDisposable, IDisposable
     /// put of the same id is accepted and replaces it.</summary>
     private record struct Location(int Segment, long RecordOffset, int Length, uint Crc, bool Corrupt);
 
-    private static partial class Log
-    {
-        [LoggerMessage(EventId = 3100, Level = LogLevel.Information,
-            Message = "Page store {Directory} opened: {Segments} segments, {Pages} pages, {Bytes} bytes of data")]
-        public static partial void Opened(ILogger logger, string directory, int segments, long pages, long bytes);
-
-        [LoggerMessage(EventId = 3101, Level = LogLevel.Warning,
-            Message = "Torn tail of {Segment} truncated from {Length} to {Offset} bytes")]
-        public static partial void TruncatedTornTail(ILogger logger, string segment, long length, long offset);
-
-        [LoggerMessage(EventId = 3102, Level = LogLevel.Error,
-            Message = "Damaged record header in {Segment} at offset {Offset}: the {Bytes} bytes after it are not indexed")]
-        public static partial void DamagedHeader(ILogger logger, string segment, long offset, long bytes);
-
-        [LoggerMessage(EventId = 3103, Level = LogLevel.Error,
-            Message = "Page {PageId} in {Segment} at offset {Offset} fails its checksum")]
-        public static partial void CorruptPage(ILogger logger, string pageId, string segment, long offset);
-
-        [LoggerMessage(EventId = 3104, Level = LogLevel.Warning,
-            Message = "Page store {Directory} failed to append to {Segment}")]
-        public static partial void AppendFailed(ILogger logger, string directory, string segment, Exception exception);
-
-        [LoggerMessage(EventId = 3105, Level = LogLevel.Error,
-            Message = "Could not truncate {Segment} back to {Offset} bytes after a failed append")]
-        public static partial void RollbackFailed(ILogger logger, string segment, long offset, Exception exception);
-    }
-
     private static partial class NativeMethods
     {
         // .NET cannot open a directory as a file handle, and a new segment's directory entry is

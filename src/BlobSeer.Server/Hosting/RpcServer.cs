@@ -362,16 +362,4 @@ public sealed partial class RpcServer : IAsyncDisposable
         {
         }
     }
-
-    private static partial class Log
-    {
-        [LoggerMessage(EventId = 5100, Level = LogLevel.Information, Message = "RPC server listening on {Endpoint} with {Methods} methods")]
-        public static partial void Started(ILogger logger, string endpoint, int methods);
-
-        [LoggerMessage(EventId = 5101, Level = LogLevel.Error, Message = "RPC {Path} failed with {Code}")]
-        public static partial void CallFailed(ILogger logger, string path, ErrorCode code, Exception exception);
-
-        [LoggerMessage(EventId = 5102, Level = LogLevel.Debug, Message = "RPC {Path} answered {Code}: {Message}")]
-        public static partial void CallRejected(ILogger logger, string path, ErrorCode code, string message);
-    }
 }
