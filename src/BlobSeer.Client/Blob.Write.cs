@@ -38,6 +38,37 @@ public sealed partial class Blob
         return WriteOperation.RunAsync(_cluster, request, _ => new MemorySource(sorted), cancellationToken);
     }
 
+    /// <summary>
+    /// A vectored write whose bytes are produced on demand, so that a write of many scattered
+    /// ranges (a snapshot of dirty chunks, an image with holes) needs no buffer of its own: all
+    /// <paramref name="ranges"/> (disjoint, any order) become ONE new version, and
+    /// <paramref name="fill"/> is asked for their bytes once each, in increasing offset order, one
+    /// call at a time.
+    /// </summary>
+    public Task<ulong> WriteAsync(IReadOnlyList<ByteRange> ranges, BlobWriteFill fill, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(fill);
+        var sorted = ranges.OrderBy(r => r.Offset).ToArray();
+        if (sorted.Length == 0)
+        {
+            Throw.InvalidArgument($"blob {Id}: a write needs at least one non-empty range");
+        }
+
+        var request = new AssignVersionRequest { Blob = Id };
+        for (var i = 0; i < sorted.Length; i++)
+        {
+            sorted[i].Validate();
+            if (i > 0 && sorted[i].Offset < sorted[i - 1].End)
+            {
+                Throw.InvalidArgument($"blob {Id}: write ranges {sorted[i - 1]} and {sorted[i]} overlap");
+            }
+
+            request.Ranges.Add(sorted[i].ToWire());
+        }
+
+        return WriteOperation.RunAsync(_cluster, request, _ => new CallbackSource(fill, progress), cancellationToken);
+    }
+
     /// <summary>Writes <paramref name="length"/> bytes read from <paramref name="source"/> at <paramref name="offset"/> as one new version, with bounded memory.</summary>
     public Task<ulong> WriteAsync(long offset, Stream source, long length, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {

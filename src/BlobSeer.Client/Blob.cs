@@ -11,6 +11,12 @@ namespace BlobSeer.Client;
 public readonly record struct BlobSegment(long Offset, ReadOnlyMemory<byte> Data);
 
 /// <summary>
+/// Produces the bytes of an on-demand write: copies the bytes that belong at blob offset
+/// <paramref name="offset"/> into <paramref name="destination"/> (whole, never partially).
+/// </summary>
+public delegate ValueTask BlobWriteFill(long offset, Memory<byte> destination, CancellationToken cancellationToken);
+
+/// <summary>
 /// A handle on one blob. Every write and append makes a new immutable version; reads name the
 /// version they read, so they never wait for writers and always see a consistent snapshot.
 /// Thread-safe: many tasks may read and write through one handle at once.

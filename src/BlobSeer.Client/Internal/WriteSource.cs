@@ -49,3 +49,16 @@ internal sealed class StreamSource(Stream stream, long startOffset, IProgress<lo
         progress?.Report(_done);
     }
 }
+
+/// <summary>A caller's callback (<see cref="BlobWriteFill"/>), with progress in bytes filled.</summary>
+internal sealed class CallbackSource(BlobWriteFill fill, IProgress<long>? progress) : WriteSource
+{
+    private long _done;
+
+    public override async ValueTask FillAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        await fill(offset, destination, cancellationToken).ConfigureAwait(false);
+        _done += destination.Length;
+        progress?.Report(_done);
+    }
+}
