@@ -151,12 +151,8 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
     private static async Task<InstanceManifest> CreateManifestAsync(BlobSeerClient client, string image, ulong? version, bool readOnly, CancellationToken ct)
     {
         var blob = await client.OpenBlobAsync(image, ct).ConfigureAwait(false);
+        // Version 0 is a clone's shared content; of a fresh blob it is empty, refused below.
         var v = version ?? await blob.GetLatestVersionAsync(ct).ConfigureAwait(false);
-        if (v == 0)
-        {
-            Throw.NotFound($"image {image} has no published version yet");
-        }
-
         var info = await blob.GetVersionAsync(v, ct).ConfigureAwait(false);
         if (!info.Published)
         {
@@ -165,7 +161,7 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
 
         if (info.Size == 0)
         {
-            Throw.InvalidArgument($"image {image}@{v} is empty");
+            Throw.InvalidArgument($"image {image}@{v} is empty (import an image first: blobseer image import FILE --name {image})");
         }
 
         return new InstanceManifest
