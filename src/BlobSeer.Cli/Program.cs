@@ -49,6 +49,9 @@ internal static class Program
             UpCommand.Create(cluster),
             ServeCommand.Create(cluster),
             BlobCommand.Create(cluster),
+            ImageCommand.Create(cluster),
+            SnapshotCommand.CreateSnapshot(),
+            SnapshotCommand.CreateMirror(),
             BenchCommand.Create(cluster),
         };
         HelpWithExamplesAction.Install(root);

@@ -48,4 +48,6 @@ internal sealed record RangeJson(long Offset, long Length);
 [JsonSerializable(typeof(VersionJson))]
 [JsonSerializable(typeof(IReadOnlyList<BlobJson>))]
 [JsonSerializable(typeof(IReadOnlyList<VersionJson>))]
+[JsonSerializable(typeof(BlobSeer.Cli.Commands.SnapshotJson))]
+[JsonSerializable(typeof(BlobSeer.Mirror.Mirroring.MirrorStatus[]))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;
