@@ -13,11 +13,13 @@ internal sealed class ServerProcess : IAsyncDisposable
     private readonly StringBuilder _output = new();
     private readonly TaskCompletionSource<string> _endpoint = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly string _commandLine;
+    private readonly string _readyPrefix;
 
-    private ServerProcess(Process process, string commandLine)
+    private ServerProcess(Process process, string commandLine, string readyPrefix)
     {
         _process = process;
         _commandLine = commandLine;
+        _readyPrefix = readyPrefix;
     }
 
     /// <summary>The address it printed on its <c>endpoint</c> line.</summary>
@@ -41,12 +43,15 @@ internal sealed class ServerProcess : IAsyncDisposable
     public static Task<ServerProcess> UpAsync(string dataDirectory, int port) =>
         StartAsync(["up", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--data", dataDirectory]);
 
-    /// <summary>Starts a server verb and waits (bounded) for its endpoint line.</summary>
-    public static async Task<ServerProcess> StartAsync(IReadOnlyList<string> args, TimeSpan? timeout = null)
+    /// <summary>
+    /// Starts a server verb and waits (bounded) for its ready line on stdout: <c>endpoint HOST:PORT</c>
+    /// by default, or another prefix (e.g. <c>mounted </c>); <see cref="Endpoint"/> is what follows it.
+    /// </summary>
+    public static async Task<ServerProcess> StartAsync(IReadOnlyList<string> args, TimeSpan? timeout = null, string readyPrefix = "endpoint ")
     {
         var process = Process.Start(CliProcess.StartInfo(args)) ?? throw new InvalidOperationException("dotnet did not start");
         process.StandardInput.Close();
-        var server = new ServerProcess(process, string.Join(' ', args));
+        var server = new ServerProcess(process, string.Join(' ', args), readyPrefix);
         _ = server.PumpAsync(process.StandardOutput, isStdout: true);
         _ = server.PumpAsync(process.StandardError, isStdout: false);
         try
@@ -83,9 +88,9 @@ internal sealed class ServerProcess : IAsyncDisposable
                 _output.AppendLine(line);
             }
 
-            if (isStdout && line.StartsWith("endpoint ", StringComparison.Ordinal))
+            if (isStdout && line.StartsWith(_readyPrefix, StringComparison.Ordinal))
             {
-                _endpoint.TrySetResult(line["endpoint ".Length..].Trim());
+                _endpoint.TrySetResult(line[_readyPrefix.Length..].Trim());
             }
         }
     }
@@ -109,6 +114,16 @@ internal sealed class ServerProcess : IAsyncDisposable
         }
 
         return _process.ExitCode;
+    }
+
+    /// <summary>Kills the process outright (SIGKILL): no cleanup of any kind runs.</summary>
+    public async Task KillAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        }
     }
 
     public async ValueTask DisposeAsync()
