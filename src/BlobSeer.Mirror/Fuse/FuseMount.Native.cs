@@ -84,6 +84,25 @@ public sealed unsafe partial class FuseMount
         }
     }
 
+    private void ApplyReadAhead()
+    {
+        // A stat of the root waits for INIT: the kernel sets the window from INIT's reply (the
+        // smaller of ours and its own 128 KiB), so only a later write sticks.
+        int errno = LibC.Stat(MountPoint, out _);
+        int readAhead = _state.Options.ReadAhead;
+        if (errno != 0 || readAhead == 0 || MountPoints.DeviceOf(MountPoint) is not { } device)
+            return;
+        try
+        {
+            File.WriteAllText($"/sys/class/bdi/{device}/read_ahead_kb", (readAhead / 1024).ToString(CultureInfo.InvariantCulture));
+            AppliedReadAhead = readAhead;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Not root, or sysfs read-only in a container: the mount works, with smaller reads.
+        }
+    }
+
     private static string MountOptions(FuseMountOptions options)
     {
         string result = string.Create(CultureInfo.InvariantCulture,
@@ -107,8 +126,9 @@ public sealed unsafe partial class FuseMount
             try
             {
                 LibFuse.fuse_loop_cfg_set_max_threads(config, (uint)_state.Options.MaxThreads);
-                // -1 wraps to UINT_MAX, which libfuse reads back as its int -1: never reap idle workers.
-                LibFuse.fuse_loop_cfg_set_idle_threads(config, unchecked((uint)_state.Options.MaxIdleThreads));
+                // The config starts at -1 (never reap idle workers), which the setter itself refuses.
+                if (_state.Options.MaxIdleThreads >= 0)
+                    LibFuse.fuse_loop_cfg_set_idle_threads(config, (uint)_state.Options.MaxIdleThreads);
                 result = LibFuse.fuse_loop_mt(_fuse, config);
             }
             finally

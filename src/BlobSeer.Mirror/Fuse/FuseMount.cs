@@ -44,9 +44,13 @@ public sealed partial class FuseMount : IDisposable, IAsyncDisposable
     /// <summary>The kernel's readahead window for the mount, known once INIT has been answered (0 before).</summary>
     internal uint NegotiatedMaxReadahead => _state.MaxReadahead;
 
+    /// <summary>The readahead window in bytes that <see cref="FuseMountOptions.ReadAhead"/> set, or null when it was not applied.</summary>
+    internal int? AppliedReadAhead { get; private set; }
+
     /// <summary>
     /// Mounts <paramref name="fileSystem"/> on <paramref name="mountPoint"/>, an empty directory, and
     /// starts serving it. A dead FUSE mount left there by a killed process is unmounted first.
+    /// Returns once the kernel's INIT has been answered; the root's getattr has then been called once.
     /// </summary>
     /// <exception cref="BlobSeerException">The options are invalid, the mount point is missing or not
     /// an empty directory, FUSE is unavailable (no <c>/dev/fuse</c>), or the kernel refused the mount.</exception>
@@ -71,6 +75,7 @@ public sealed partial class FuseMount : IDisposable, IAsyncDisposable
             throw;
         }
         mount._loop.Start();
+        mount.ApplyReadAhead();
         return mount;
     }
 

@@ -51,16 +51,21 @@ internal static class MountPoints
     }
 
     /// <summary>Whether <paramref name="path"/> is a mount point of this process's mount namespace.</summary>
-    public static bool IsMounted(string path)
+    public static bool IsMounted(string path) => DeviceOf(path) is not null;
+
+    /// <summary>The <c>major:minor</c> device of the mount on <paramref name="path"/> (its bdi name), or null when nothing is mounted there.</summary>
+    public static string? DeviceOf(string path)
     {
+        string? device = null;
         foreach (string line in File.ReadLines("/proc/self/mountinfo"))
         {
-            // Field 5 is the mount point, with space, tab, newline and backslash as octal escapes.
+            // Field 3 is major:minor; field 5 the mount point, with space, tab, newline and
+            // backslash as octal escapes. The last match is the mount on top.
             string[] fields = line.Split(' ');
             if (fields.Length > 4 && Unescape(fields[4]) == path)
-                return true;
+                device = fields[2];
         }
-        return false;
+        return device;
     }
 
     private static void RecoverDeadMount(string path)
