@@ -50,6 +50,7 @@ internal static class Program
             ServeCommand.Create(cluster),
             BlobCommand.Create(cluster),
             ImageCommand.Create(cluster),
+            MountCommand.CreateMount(cluster),
             SnapshotCommand.CreateSnapshot(),
             SnapshotCommand.CreateMirror(),
             BenchCommand.Create(cluster),

@@ -218,7 +218,7 @@ public sealed class MirrorTests(SharedCluster cluster) : IAsyncDisposable
 
         var notMounted = await Run("snapshot", Path.Combine(mnt, "x.raw"));
         notMounted.ExitCode.ShouldBe(3, notMounted.Stderr);
-        notMounted.Stderr.ShouldContain("not a blobseer mount point", Case.Insensitive);
+        notMounted.Stderr.ShouldContain("neither a blobseer mount point");
         (await Run("mirror", "status", mnt)).ExitCode.ShouldBe(3);
         (await Run("mount", "--cache", _directory.File("c-bad3"), mnt)).ExitCode.ShouldBe(2);
     }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using BlobSeer.Client;
 using BlobSeer.Core;
+using BlobSeer.Mirror.Fuse;
 using BlobSeer.Mirror.Mirroring;
 
 namespace BlobSeer.Mirror.Hosting;
@@ -131,6 +132,13 @@ public sealed class MirrorHost : IAsyncDisposable
 
         return list;
     }
+
+    /// <summary>
+    /// Mounts the writable instances as <c>NAME.raw</c> files (plus the marker file) at
+    /// <paramref name="mountPoint"/>; disposing the result unmounts.
+    /// </summary>
+    public FuseMount Mount(string mountPoint, FuseMountOptions options) =>
+        FuseMount.Mount(mountPoint, new MirrorFileSystem(Images, ControlSocketPath), options);
 
     /// <summary>Starts answering on <see cref="ControlSocketPath"/>.</summary>
     public void StartControl()

@@ -1,0 +1,119 @@
+using System.CommandLine;
+using BlobSeer.Client;
+using BlobSeer.Core;
+using BlobSeer.Mirror.Fuse;
+using BlobSeer.Mirror.Hosting;
+using BlobSeer.Mirror.Mirroring;
+
+namespace BlobSeer.Cli.Commands;
+
+/// <summary><c>blobseer mount</c> and <c>blobseer nbd</c>: the mirroring module in front of hypervisors.</summary>
+internal static class MountCommand
+{
+    private sealed record Instances(Argument<string[]> Images, Option<string[]> Named, Option<string> Cache, Option<bool> NoPrefetch);
+
+    private static Instances CreateInstanceOptions(string imagesDescription) => new(
+        new Argument<string[]>("IMAGE") { Description = imagesDescription, Arity = ArgumentArity.ZeroOrMore },
+        new Option<string[]>("--instance") { Description = "A writable instance with its own name: NAME=IMAGE[@VERSION] (repeatable; several instances of one image)", HelpName = "name=image" },
+        new Option<string>("--cache") { Description = "Cache directory: local mirror files and chunk states; a remount with the same directory resumes", Required = true, HelpName = "dir" },
+        new Option<bool>("--no-prefetch") { Description = "Do not prefetch chunks in the image's recorded boot order" });
+
+    public static Verb CreateMount(Option<string?> cluster)
+    {
+        var mountPoint = new Argument<string>("MOUNTPOINT") { Description = "An empty directory; each image appears in it as NAME.raw" };
+        var instances = CreateInstanceOptions("Images to show, IMAGE[@VERSION] (default: the latest version), each as a writable NAME.raw");
+        var allowOther = new Option<bool>("--allow-other") { Description = "Let other users (e.g. a hypervisor's user) open the files (needs user_allow_other in /etc/fuse.conf for non-root)" };
+        var command = new Verb("mount",
+            "Mounts images as local raw files over FUSE: chunks are fetched on first read, writes stay local, 'blobseer snapshot' commits them. Runs until Ctrl-C, SIGTERM or 'fusermount3 -u MOUNTPOINT'.",
+            "blobseer mount --cache /var/cache/blobseer /mnt/vms debian           # /mnt/vms/debian.raw",
+            "blobseer mount --cache c1 /mnt/a debian@1 --instance vm2=debian@1   # two files: debian.raw, vm2.raw",
+            "qemu-system-x86_64 -drive file=/mnt/vms/debian.raw,format=raw,if=virtio ...")
+        {
+            mountPoint, instances.Images, instances.Named, instances.Cache, instances.NoPrefetch, allowOther,
+        };
+        command.SetAction(async (p, ct) =>
+        {
+            using var client = await Connection.ConnectAsync(Connection.Endpoint(p, cluster), ct);
+            await using var host = await OpenHostAsync(client, p, instances, requireOne: true, ct);
+            var mount = host.Mount(Path.GetFullPath(p.GetValue(mountPoint)!),
+                new FuseMountOptions { AllowOther = p.GetValue(allowOther), FsName = "blobseer:" + host.CacheDirectory });
+            await using (mount)
+            {
+                foreach (var image in host.Images)
+                {
+                    Console.Error.WriteLine($"{Path.Combine(mount.MountPoint, image.Name + ".raw")}: {image.GetStatus().Image}, {Sizes.Format(image.Size)}");
+                }
+
+                Console.Error.WriteLine($"'blobseer mirror status {mount.MountPoint}' shows progress; Ctrl-C unmounts");
+                Console.Out.WriteLine($"mounted {mount.MountPoint}");
+                await WaitAsync(mount.Completion, ct);
+            }
+
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static async Task<MirrorHost> OpenHostAsync(BlobSeerClient client, ParseResult p, Instances instances, bool requireOne, CancellationToken ct)
+    {
+        var specs = new List<(string Name, string Image)>();
+        foreach (var image in p.GetValue(instances.Images) ?? [])
+        {
+            specs.Add((MirrorHost.DefaultName(ImageSpec.Parse(image).Image), image));
+        }
+
+        foreach (var named in p.GetValue(instances.Named) ?? [])
+        {
+            var eq = named.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0 || eq == named.Length - 1)
+            {
+                throw CliException.Usage($"--instance '{named}' is not NAME=IMAGE[@VERSION]");
+            }
+
+            specs.Add((named[..eq], named[(eq + 1)..]));
+        }
+
+        if (requireOne && specs.Count == 0)
+        {
+            throw CliException.Usage("nothing to mount: give at least one IMAGE or --instance NAME=IMAGE");
+        }
+
+        var options = new MirrorImageOptions { Prefetch = !p.GetValue(instances.NoPrefetch) };
+        var host = new MirrorHost(client, p.GetValue(instances.Cache)!, options);
+        try
+        {
+            foreach (var (name, spec) in specs)
+            {
+                var (image, version) = ImageSpec.Parse(spec);
+                try
+                {
+                    await host.AddAsync(name, image, version, ct);
+                }
+                catch (BlobSeerException e) when (e.Code == ErrorCode.NotFound)
+                {
+                    throw new CliException(ExitCodes.NotFound, $"image {spec}: {e.Message}", e);
+                }
+            }
+
+            host.StartControl();
+            return host;
+        }
+        catch
+        {
+            await host.DisposeAsync();
+            throw;
+        }
+    }
+
+    // Ctrl-C / SIGTERM is a normal way to stop a server: exit 0 after a clean unmount.
+    private static async Task WaitAsync(Task until, CancellationToken ct)
+    {
+        try
+        {
+            await until.WaitAsync(ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+}
