@@ -52,6 +52,15 @@ internal sealed class NbdTestServer : IAsyncDisposable
 
     public ValueTask DisposeAsync() => Server.DisposeAsync();
 
+    /// <summary>Waits until all but <paramref name="expectedOpen"/> opened exports are released.</summary>
+    public async Task WaitForReleasesAsync_AfterClose(int expectedOpen)
+    {
+        var watch = Stopwatch.StartNew();
+        while (Exports.Released < Exports.Opened - expectedOpen && watch.Elapsed < TimeSpan.FromSeconds(10))
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        Exports.Released.ShouldBe(Exports.Opened - expectedOpen);
+    }
+
     /// <summary>Waits until the server has released every export it opened (connections end asynchronously).</summary>
     public async Task WaitForReleasesAsync()
     {
