@@ -51,6 +51,7 @@ internal static class Program
             BlobCommand.Create(cluster),
             ImageCommand.Create(cluster),
             MountCommand.CreateMount(cluster),
+            MountCommand.CreateNbd(cluster),
             SnapshotCommand.CreateSnapshot(),
             SnapshotCommand.CreateMirror(),
             BenchCommand.Create(cluster),

@@ -1,9 +1,11 @@
 using System.CommandLine;
+using System.Net;
 using BlobSeer.Client;
 using BlobSeer.Core;
 using BlobSeer.Mirror.Fuse;
 using BlobSeer.Mirror.Hosting;
 using BlobSeer.Mirror.Mirroring;
+using BlobSeer.Mirror.Nbd;
 
 namespace BlobSeer.Cli.Commands;
 
@@ -49,6 +51,48 @@ internal static class MountCommand
                 await WaitAsync(mount.Completion, ct);
             }
 
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    public static Verb CreateNbd(Option<string?> cluster)
+    {
+        var listen = new Option<string>("--listen", "-l")
+        {
+            Description = "Address to listen on, host:port",
+            DefaultValueFactory = _ => "127.0.0.1:10809",
+            HelpName = "host:port",
+        };
+        var instances = CreateInstanceOptions("Images to serve as writable instances, IMAGE[@VERSION]; export name NAME");
+        var command = new Verb("nbd",
+            "Serves images over the NBD protocol. Export names: a writable instance by name (from IMAGE or --instance), or IMAGE / IMAGE@VERSION read-only. Runs until Ctrl-C or SIGTERM.",
+            "blobseer nbd --cache /var/cache/blobseer debian                    # nbd://127.0.0.1:10809/debian (writable)",
+            "qemu-img convert -O raw nbd://127.0.0.1:10809/debian@1 copy.raw   # a read-only version",
+            "blobseer snapshot --cache /var/cache/blobseer debian               # commit the instance's writes")
+        {
+            listen, instances.Images, instances.Named, instances.Cache, instances.NoPrefetch,
+        };
+        command.SetAction(async (p, ct) =>
+        {
+            var (hostName, port) = Endpoints.Parse(p.GetValue(listen)!, "--listen");
+            if (!IPAddress.TryParse(hostName == "localhost" ? "127.0.0.1" : hostName, out var address))
+            {
+                throw CliException.Usage($"--listen needs an IP address, not '{hostName}'");
+            }
+
+            using var client = await Connection.ConnectAsync(Connection.Endpoint(p, cluster), ct);
+            await using var host = await OpenHostAsync(client, p, instances, requireOne: false, ct);
+            await using var server = new NbdServer(new MirrorExports(host), new NbdServerOptions { EndPoint = new IPEndPoint(address, port) });
+            await server.StartAsync(ct);
+            foreach (var image in host.Images)
+            {
+                Console.Error.WriteLine($"nbd://{server.LocalEndPoint}/{image.Name}: writable instance of {image.GetStatus().Image}, {Sizes.Format(image.Size)}");
+            }
+
+            Console.Error.WriteLine($"also nbd://{server.LocalEndPoint}/IMAGE[@VERSION] read-only; Ctrl-C stops");
+            Console.Out.WriteLine($"endpoint {server.LocalEndPoint}");
+            await WaitAsync(Task.Delay(Timeout.Infinite, ct), ct);
             return ExitCodes.Ok;
         });
         return command;
