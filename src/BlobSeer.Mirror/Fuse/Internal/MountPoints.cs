@@ -26,8 +26,23 @@ internal static class MountPoints
             Throw.Error(ErrorCode.FailedPrecondition, $"FUSE mount point '{path}' cannot be examined: {LibC.ErrorMessage(errno)}.");
         if (!stat.IsDirectory)
             Throw.InvalidArgument($"FUSE mount point '{path}' is not a directory.");
-        if (Directory.EnumerateFileSystemEntries(path).Any())
+        if (HasEntries(path))
             Throw.Error(ErrorCode.FailedPrecondition, $"FUSE mount point '{path}' is not empty; mounting would hide its contents.");
+    }
+
+    // Right after the daemon was killed, stat may still answer from the kernel's attribute cache
+    // (attr_timeout) while a listing already fails with ENOTCONN: recover the dead mount then.
+    private static bool HasEntries(string path)
+    {
+        try
+        {
+            return Directory.EnumerateFileSystemEntries(path).Any();
+        }
+        catch (IOException e) when (e.HResult == Errno.ENOTCONN)
+        {
+            RecoverDeadMount(path);
+            return Directory.EnumerateFileSystemEntries(path).Any();
+        }
     }
 
     /// <summary>
