@@ -12,6 +12,7 @@ internal static class BenchCommand
         var command = new Verb("bench", "Scenario benchmarks against a cluster, each with a baseline measured in the same run.",
             "blobseer bench io --size 256MiB --clients 1,4");
         command.Subcommands.Add(Io(cluster));
+        command.Subcommands.Add(Mirror());
 
         // Hidden: the child process of the TCP baseline of 'bench io'.
         command.Subcommands.Add(TcpPeerCommand.Create());
@@ -66,6 +67,36 @@ internal static class BenchCommand
             };
             return IoBenchmark.RunAsync(options, Console.Out, ct);
         });
+        return command;
+    }
+
+    private static Verb Mirror()
+    {
+        var defaults = new MirrorBenchmarkOptions();
+        var imageSize = Sizes.Option("--image-size", "Size of the synthetic image", defaults.ImageBytes);
+        var pageSize = Sizes.Option("--page-size", "Page (chunk) size of the image", defaults.PageSize, PageGeometry.MaxPageSize);
+        var seconds = new Option<int>("--fio-seconds") { Description = "Seconds per fio read measurement", DefaultValueFactory = _ => defaults.FioSeconds };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table" };
+        var workDir = new Option<string?>("--work-dir") { Description = "Scratch directory [default: a temporary one]", HelpName = "dir" };
+        var command = new Verb("mirror",
+            """
+            Measures the mirroring module on its own cluster: bytes a boot-like trace (10% of chunks) moves from a cold
+            image against the bytes of the chunks it touches, the same trace with the recorded boot order prefetched, and
+            fio reads of fully mirrored data through FUSE against the same fio run on a local file. Needs fio and FUSE.
+            """,
+            "blobseer bench mirror",
+            "blobseer bench mirror --image-size 1GiB --json")
+        {
+            imageSize, pageSize, seconds, json, workDir,
+        };
+        command.SetAction((p, ct) => MirrorBenchmark.RunAsync(new MirrorBenchmarkOptions
+        {
+            ImageBytes = p.GetValue(imageSize),
+            PageSize = (int)p.GetValue(pageSize),
+            FioSeconds = Math.Clamp(p.GetValue(seconds), 1, 600),
+            Json = p.GetValue(json),
+            WorkDirectory = p.GetValue(workDir),
+        }, Console.Out, ct));
         return command;
     }
 

@@ -184,9 +184,17 @@ internal sealed partial class NbdConnection
             {
                 ArrayPool<byte>.Shared.Return(info);
             }
-            await SendOptionReplyAsync(option, NbdOptionReply.Ack, default, ct).ConfigureAwait(false);
             if (option != (uint)NbdOption.Go)
+            {
+                // INFO holds the export only while answering: release it before the final reply,
+                // so a client that saw the reply never finds the export still held.
+                var held = export;
+                export = null;
+                await ReleaseAsync(held, name).ConfigureAwait(false);
+                await SendOptionReplyAsync(option, NbdOptionReply.Ack, default, ct).ConfigureAwait(false);
                 return Step.Continue;
+            }
+            await SendOptionReplyAsync(option, NbdOptionReply.Ack, default, ct).ConfigureAwait(false);
             Attach(export, name);
             export = null;
             return Step.Transmit;

@@ -1,0 +1,50 @@
+using System.Globalization;
+using System.Text.Json.Serialization;
+using BlobSeer.Cli.Commands;
+
+namespace BlobSeer.Cli.Bench;
+
+/// <summary>One boot-trace run: its time and what it moved.</summary>
+internal sealed record TraceResult(double Seconds, long FetchedBytes, long PrefetchedBytes, long LoopbackBytes);
+
+/// <summary>fio read results: MB/s for sequential 1 MiB reads, IOPS for random 4 KiB reads.</summary>
+internal sealed record FioResult(double SeqLocalMBps, double SeqFuseMBps, double RandLocalIops, double RandFuseIops)
+{
+    public double SeqRatio => SeqFuseMBps / SeqLocalMBps;
+
+    public double RandRatio => RandFuseIops / RandLocalIops;
+}
+
+internal sealed record MirrorBenchReport(long ImageBytes, int ChunkBytes, int Chunks, int TouchedChunks, long TouchedBytes,
+    TraceResult Cold, TraceResult Prefetched, FioResult Fio, long ImportedBytes)
+{
+    /// <summary>Target ≤ 1.1: every byte on loopback during the cold trace, over the bytes of the chunks it touched.</summary>
+    public double ColdMovedVsTouched => (double)Cold.LoopbackBytes / TouchedBytes;
+
+    /// <summary>The same bytes against prepropagation (copying the whole image first).</summary>
+    public double ColdMovedVsImage => (double)Cold.LoopbackBytes / ImageBytes;
+
+    public void WriteTable(TextWriter output)
+    {
+        var c = CultureInfo.InvariantCulture;
+        output.WriteLine(string.Create(c, $"image {Sizes.Format(ImageBytes)}, {Chunks} chunks of {Sizes.Format(ChunkBytes)}; boot trace touches {TouchedChunks} chunks ({Sizes.Format(TouchedBytes)})"));
+        output.WriteLine();
+        output.WriteLine("boot trace            time      fetched   prefetched  loopback bytes  vs touched  vs image");
+        Row(output, "cold (no order yet)", Cold);
+        Row(output, "boot order prefetch", Prefetched);
+        output.WriteLine();
+        output.WriteLine("fio, mirrored data     local file     FUSE mount   FUSE / local");
+        output.WriteLine(string.Create(c, $"seq read 1 MiB       {Fio.SeqLocalMBps,9:0} MB/s {Fio.SeqFuseMBps,9:0} MB/s   {Fio.SeqRatio,6:0.00}"));
+        output.WriteLine(string.Create(c, $"rand read 4 KiB      {Fio.RandLocalIops,9:0} IOPS {Fio.RandFuseIops,9:0} IOPS   {Fio.RandRatio,6:0.00}"));
+        output.WriteLine();
+        output.WriteLine(string.Create(c, $"targets: cold bytes moved / touched = {ColdMovedVsTouched:0.00} (<= 1.10); fio FUSE / local = {Fio.SeqRatio:0.00} seq, {Fio.RandRatio:0.00} rand (>= 0.70)"));
+    }
+
+    private void Row(TextWriter output, string name, TraceResult r) =>
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{name,-20} {r.Seconds,6:0.00} s {Sizes.Format(r.FetchedBytes),10} {Sizes.Format(r.PrefetchedBytes),11} {Sizes.Format(r.LoopbackBytes),15} {(double)r.LoopbackBytes / TouchedBytes,10:0.00} {(double)r.LoopbackBytes / ImageBytes,9:0.000}"));
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
+[JsonSerializable(typeof(MirrorBenchReport))]
+internal sealed partial class MirrorBenchJson : JsonSerializerContext;
