@@ -121,10 +121,12 @@ public static class ImageImporter
     {
         var ranges = new List<ByteRange>();
         var buffer = new byte[Math.Max(pageSize, 8 << 20)];
+        long scanned = 0;
         foreach (var (extentOffset, extentLength) in NativeFile.DataExtents(file, size))
         {
-            // Round the extent out to whole pages: pages are the unit of storage.
-            var start = extentOffset / pageSize * pageSize;
+            // Round the extent out to whole pages (pages are the unit of storage); several small
+            // extents can share a page, which is scanned once.
+            var start = Math.Max(scanned, extentOffset / pageSize * pageSize);
             var end = Math.Min(size, (extentOffset + extentLength + pageSize - 1) / pageSize * pageSize);
             for (var block = start; block < end; block += buffer.Length)
             {
@@ -139,6 +141,8 @@ public static class ImageImporter
                     }
                 }
             }
+
+            scanned = Math.Max(scanned, end);
         }
 
         if (ranges.Count == 0 || ranges[^1].End != size)

@@ -47,6 +47,33 @@ public sealed class ImageImporterTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Small_data_extents_sharing_a_page_are_stored_once()
+    {
+        // The layout mkfs leaves: 4 KiB blocks of data with holes between them, inside one page.
+        using var dir = new TempDirectory();
+        var path = dir.Sub("fs.raw");
+        var content = new byte[1 << 20];
+        using (var file = new FileStream(path, FileMode.Create))
+        {
+            foreach (var block in new[] { 0, 2, 5, 17, 200 })
+            {
+                content.AsSpan(block * 4096, 4096).Fill((byte)(block + 1));
+                file.Seek(block * 4096, SeekOrigin.Begin);
+                file.Write(content, block * 4096, 4096);
+            }
+
+            file.SetLength(content.Length);
+        }
+
+        var name = "import-" + Guid.NewGuid().ToString("N")[..8];
+        var result = await ImageImporter.ImportAsync(fixture.Client, path, new ImportOptions { Name = name, PageSize = Page }, cancellationToken: Ct);
+        result.StoredBytes.ShouldBe((3 * Page) + 1); // pages 0, 1 and 12, and the last byte
+        var back = new byte[content.Length];
+        await (await fixture.Client.OpenBlobAsync(name, Ct)).ReadAsync(result.Version, 0, back, Ct);
+        back.ShouldBe(content);
+    }
+
+    [Fact]
     public async Task A_qcow2_image_is_converted_with_qemu_img_and_reads_back_identical()
     {
         using var dir = new TempDirectory();
