@@ -16,6 +16,9 @@ internal static class NbdErrors
     {
         if (exception is OperationCanceledException)
             return (stopping ? NbdError.Shutdown : NbdError.IO, !stopping);
+        // A full local disk (ENOSPC 28, EDQUOT 122 in HResult on Linux) lets the client apply its no-space policy.
+        if (exception is IOException { HResult: 28 or 122 })
+            return (NbdError.NoSpace, true);
         if (exception is not BlobSeerException blobSeer)
             return (NbdError.IO, true);
         return blobSeer.Code switch

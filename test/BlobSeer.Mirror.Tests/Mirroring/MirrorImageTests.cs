@@ -233,6 +233,54 @@ public sealed class MirrorImageTests(ClusterFixture fixture)
         second.GetStatus().FetchedBytes.ShouldBe(0);
     }
 
+    [Fact]
+    public async Task A_full_cache_disk_fails_the_write_with_no_space_and_damages_nothing_already_local()
+    {
+        var (name, content) = await fixture.CreateImageAsync(64 * Chunk);
+        using var dir = new TempDirectory();
+        var small = dir.Sub("small");
+        Directory.CreateDirectory(small);
+        RunRoot("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small);
+        try
+        {
+            await using var mirror = await MirrorImage.OpenAsync(fixture.Client, Path.Combine(small, "vm"), "vm", name, null, NoBootOrder, Ct);
+            var expected = (byte[])content.Clone();
+            Write(mirror, expected, 0, 4 * Chunk, 0x7E);
+
+            var failure = Should.Throw<IOException>(() =>
+            {
+                for (var c = 4; c < 64; c++)
+                {
+                    mirror.Write(Enumerable.Repeat((byte)0x7F, Chunk).ToArray(), c * (long)Chunk);
+                }
+            });
+            failure.HResult.ShouldBe(28); // ENOSPC: FUSE and NBD both pass it on as "no space"
+
+            var head = new byte[4 * Chunk];
+            await mirror.ReadAsync(0, head, Ct);
+            head.ShouldBe(expected.AsSpan(0, 4 * Chunk).ToArray());
+        }
+        finally
+        {
+            RunRoot("umount", "-l", small);
+        }
+    }
+
+    private static void RunRoot(string program, params string[] args)
+    {
+        Environment.UserName.ShouldBe("root", "this test mounts a small tmpfs");
+        var start = new System.Diagnostics.ProcessStartInfo(program) { RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        process.ExitCode.ShouldBe(0, $"{program} {string.Join(' ', args)}: {error}");
+    }
+
     private static void Write(MirrorImage mirror, byte[] model, long offset, int length, byte value)
     {
         var data = Enumerable.Repeat(value, length).ToArray();
