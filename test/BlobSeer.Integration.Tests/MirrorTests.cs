@@ -18,7 +18,11 @@ public sealed class MirrorTests(SharedCluster cluster) : IAsyncDisposable
     private readonly List<ServerProcess> _processes = [];
     private readonly List<string> _mountPoints = [];
 
-    private Task<CliResult> Run(params string[] args) => CliProcess.RunAsync(["--cluster", cluster.Endpoint, .. args]);
+    private string? _endpoint;
+
+    private string Endpoint => _endpoint ?? cluster.Endpoint;
+
+    private Task<CliResult> Run(params string[] args) => CliProcess.RunAsync(["--cluster", Endpoint, .. args]);
 
     private static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 11)];
 
@@ -39,7 +43,7 @@ public sealed class MirrorTests(SharedCluster cluster) : IAsyncDisposable
     {
         var mountPoint = _directory.File($"mnt-{Guid.NewGuid():N}"[..16]);
         Directory.CreateDirectory(mountPoint);
-        var process = await ServerProcess.StartAsync(["--cluster", cluster.Endpoint, "mount", "--cache", _directory.File(cache), mountPoint, .. images],
+        var process = await ServerProcess.StartAsync(["--cluster", Endpoint, "mount", "--cache", _directory.File(cache), mountPoint, .. images],
             readyPrefix: "mounted ");
         _processes.Add(process);
         _mountPoints.Add(mountPoint);
@@ -158,7 +162,12 @@ public sealed class MirrorTests(SharedCluster cluster) : IAsyncDisposable
     [Fact(Timeout = 300_000)]
     public async Task Eight_instances_of_one_image_snapshot_concurrently_and_each_holds_only_its_own_writes()
     {
+        // A cluster of its own, so that its disk usage is this test's alone.
+        var own = await ServerProcess.UpAsync(_directory.File("own-cluster"), FreePorts.Block(8));
+        _processes.Add(own);
+        _endpoint = own.Endpoint;
         var (name, _, content) = await ImportImageAsync();
+        var storedBefore = StoredBytes(_directory.File("own-cluster"));
         const int instances = 8;
         var mnt = await MountAsync("cache-8", [.. Enumerable.Range(0, instances).Select(i => $"--instance=vm{i}={name}@1")]);
         var writes = Enumerable.Range(0, instances).Select(i => new (long, int, byte)[] { ((i * 1L) << 20, 2 * Chunk, (byte)(0x80 + i)), ((12L << 20) + (i * Chunk), 100, (byte)i) }).ToArray();
@@ -177,9 +186,17 @@ public sealed class MirrorTests(SharedCluster cluster) : IAsyncDisposable
             (await File.ReadAllBytesAsync(read)).ShouldBe(await File.ReadAllBytesAsync(Model(content, writes[i])), $"snapshot of vm{i}");
         }
 
-        // Storage grows by the dirty chunks (3 per instance), not by 8 image copies.
+        // Storage grows by the dirty chunks (3 per instance), not by 8 image copies: the versions
+        // hold only those ranges, and the cluster's files grew by little more than their bytes.
         committed.ShouldBe(instances * 3L * Chunk);
+        var growth = StoredBytes(_directory.File("own-cluster")) - storedBefore;
+        TestContext.Current.TestOutputHelper?.WriteLine($"dirty bytes committed {committed}, cluster files grew by {growth}, image {ImageSize} x {instances} instances");
+        growth.ShouldBeInRange(committed, committed + (1L << 20), $"the cluster stored {growth} bytes for {committed} dirty bytes (image {ImageSize})");
     }
+
+    /// <summary>Bytes in every file of a cluster's data directory (its stores only append).</summary>
+    private static long StoredBytes(string directory) =>
+        new DirectoryInfo(directory).EnumerateFiles("*", SearchOption.AllDirectories).Where(f => f.Extension != ".lock").Sum(f => f.Length);
 
     [Fact(Timeout = 240_000)]
     public async Task A_remount_after_kill_9_of_the_mount_keeps_every_local_write_without_refetching()
