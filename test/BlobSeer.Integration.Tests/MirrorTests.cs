@@ -221,6 +221,25 @@ public sealed class MirrorTests(SharedCluster cluster) : IAsyncDisposable
         after.GetProperty("fetchedBytes").GetInt64().ShouldBeLessThan(ImageSize - (4 << 20) + (2 * Chunk));
     }
 
+    [Fact(Timeout = 240_000)]
+    public async Task With_the_store_gone_local_chunks_still_serve_and_absent_ones_fail_with_EIO_and_a_logged_warning()
+    {
+        var own = await ServerProcess.UpAsync(_directory.File("gone-cluster"), FreePorts.Block(8));
+        _processes.Add(own);
+        _endpoint = own.Endpoint;
+        var (name, _, _) = await ImportImageAsync();
+        var mnt = await MountAsync("cache-gone", name);
+        var target = Path.Combine(mnt, name + ".raw");
+        await Tools.RunOkAsync("qemu-io", "-f", "raw", "-t", "none", "-c", "read 0 1M", target);
+
+        await own.StopAsync();
+        await Tools.RunOkAsync("qemu-io", "-f", "raw", "-t", "none", "-c", "read 0 1M", "-c", "write -P 0x42 4096 4096", "-c", "read -P 0x42 4096 4096", target);
+        var (code, output) = await Tools.RunAsync("qemu-io", "-f", "raw", "-t", "none", "-c", "read 8M 64k", target);
+        (code != 0 || output.Contains("Input/output error", StringComparison.Ordinal)).ShouldBeTrue(output);
+        output.ShouldContain("Input/output error");
+        _processes[^1].Output.ShouldContain("fetching chunks");
+    }
+
     [Fact(Timeout = 120_000)]
     public async Task Unknown_images_versions_and_paths_get_clear_errors()
     {

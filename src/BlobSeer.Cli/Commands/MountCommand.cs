@@ -1,24 +1,27 @@
 using System.CommandLine;
 using System.Net;
+using BlobSeer.Cli.Output;
 using BlobSeer.Client;
 using BlobSeer.Core;
 using BlobSeer.Mirror.Fuse;
 using BlobSeer.Mirror.Hosting;
 using BlobSeer.Mirror.Mirroring;
 using BlobSeer.Mirror.Nbd;
+using Microsoft.Extensions.Logging;
 
 namespace BlobSeer.Cli.Commands;
 
 /// <summary><c>blobseer mount</c> and <c>blobseer nbd</c>: the mirroring module in front of hypervisors.</summary>
 internal static class MountCommand
 {
-    private sealed record Instances(Argument<string[]> Images, Option<string[]> Named, Option<string> Cache, Option<bool> NoPrefetch);
+    private sealed record Instances(Argument<string[]> Images, Option<string[]> Named, Option<string> Cache, Option<bool> NoPrefetch, Option<bool> Verbose);
 
     private static Instances CreateInstanceOptions(string imagesDescription) => new(
         new Argument<string[]>("IMAGE") { Description = imagesDescription, Arity = ArgumentArity.ZeroOrMore },
         new Option<string[]>("--instance") { Description = "A writable instance with its own name: NAME=IMAGE[@VERSION] (repeatable; several instances of one image)", HelpName = "name=image" },
         new Option<string>("--cache") { Description = "Cache directory: local mirror files and chunk states; a remount with the same directory resumes", Required = true, HelpName = "dir" },
-        new Option<bool>("--no-prefetch") { Description = "Do not prefetch chunks in the image's recorded boot order" });
+        new Option<bool>("--no-prefetch") { Description = "Do not prefetch chunks in the image's recorded boot order" },
+        new Option<bool>("--verbose", "-v") { Description = "Log every instance, snapshot and client on stderr, not only warnings and errors" });
 
     public static Verb CreateMount(Option<string?> cluster)
     {
@@ -31,12 +34,14 @@ internal static class MountCommand
             "blobseer mount --cache c1 /mnt/a debian@1 --instance vm2=debian@1   # two files: debian.raw, vm2.raw",
             "qemu-system-x86_64 -drive file=/mnt/vms/debian.raw,format=raw,if=virtio ...")
         {
-            mountPoint, instances.Images, instances.Named, instances.Cache, instances.NoPrefetch, allowOther,
+            mountPoint, instances.Images, instances.Named, instances.Cache, instances.NoPrefetch, instances.Verbose, allowOther,
         };
         command.SetAction(async (p, ct) =>
         {
+            using var loggers = Logging.Create(p.GetValue(instances.Verbose));
+            var logger = loggers.CreateLogger("blobseer.mirror");
             using var client = await Connection.ConnectAsync(Connection.Endpoint(p, cluster), ct);
-            await using var host = await OpenHostAsync(client, p, instances, requireOne: true, ct);
+            await using var host = await OpenHostAsync(client, p, instances, logger, requireOne: true, ct);
             var mount = host.Mount(Path.GetFullPath(p.GetValue(mountPoint)!),
                 new FuseMountOptions { AllowOther = p.GetValue(allowOther), FsName = "blobseer:" + host.CacheDirectory });
             await using (mount)
@@ -71,7 +76,7 @@ internal static class MountCommand
             "qemu-img convert -O raw nbd://127.0.0.1:10809/debian@1 copy.raw   # a read-only version",
             "blobseer snapshot --cache /var/cache/blobseer debian               # commit the instance's writes")
         {
-            listen, instances.Images, instances.Named, instances.Cache, instances.NoPrefetch,
+            listen, instances.Images, instances.Named, instances.Cache, instances.NoPrefetch, instances.Verbose,
         };
         command.SetAction(async (p, ct) =>
         {
@@ -81,9 +86,11 @@ internal static class MountCommand
                 throw CliException.Usage($"--listen needs an IP address, not '{hostName}'");
             }
 
+            using var loggers = Logging.Create(p.GetValue(instances.Verbose));
+            var logger = loggers.CreateLogger("blobseer.mirror");
             using var client = await Connection.ConnectAsync(Connection.Endpoint(p, cluster), ct);
-            await using var host = await OpenHostAsync(client, p, instances, requireOne: false, ct);
-            await using var server = new NbdServer(new MirrorExports(host), new NbdServerOptions { EndPoint = new IPEndPoint(address, port) });
+            await using var host = await OpenHostAsync(client, p, instances, logger, requireOne: false, ct);
+            await using var server = new NbdServer(new MirrorExports(host), new NbdServerOptions { EndPoint = new IPEndPoint(address, port) }, logger);
             await server.StartAsync(ct);
             foreach (var image in host.Images)
             {
@@ -98,7 +105,7 @@ internal static class MountCommand
         return command;
     }
 
-    private static async Task<MirrorHost> OpenHostAsync(BlobSeerClient client, ParseResult p, Instances instances, bool requireOne, CancellationToken ct)
+    private static async Task<MirrorHost> OpenHostAsync(BlobSeerClient client, ParseResult p, Instances instances, ILogger logger, bool requireOne, CancellationToken ct)
     {
         var specs = new List<(string Name, string Image)>();
         foreach (var image in p.GetValue(instances.Images) ?? [])
@@ -123,7 +130,7 @@ internal static class MountCommand
         }
 
         var options = new MirrorImageOptions { Prefetch = !p.GetValue(instances.NoPrefetch) };
-        var host = new MirrorHost(client, p.GetValue(instances.Cache)!, options);
+        var host = new MirrorHost(client, p.GetValue(instances.Cache)!, options, logger);
         try
         {
             foreach (var (name, spec) in specs)

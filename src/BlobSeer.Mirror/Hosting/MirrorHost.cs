@@ -3,6 +3,8 @@ using BlobSeer.Client;
 using BlobSeer.Core;
 using BlobSeer.Mirror.Fuse;
 using BlobSeer.Mirror.Mirroring;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace BlobSeer.Mirror.Hosting;
 
@@ -16,14 +18,16 @@ public sealed class MirrorHost : IAsyncDisposable
 {
     private readonly BlobSeerClient _client;
     private readonly MirrorImageOptions _options;
+    private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, MirrorImage> _images = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Lazy<Task<MirrorImage>>> _readOnly = new(StringComparer.Ordinal);
     private ControlServer? _control;
 
-    /// <summary>A host over <paramref name="cacheDirectory"/> (created if missing); instances use <paramref name="options"/>.</summary>
-    public MirrorHost(BlobSeerClient client, string cacheDirectory, MirrorImageOptions? options = null)
+    /// <summary>A host over <paramref name="cacheDirectory"/> (created if missing); instances use <paramref name="options"/> and log to <paramref name="logger"/>.</summary>
+    public MirrorHost(BlobSeerClient client, string cacheDirectory, MirrorImageOptions? options = null, ILogger? logger = null)
     {
         _client = client;
+        _logger = logger ?? NullLogger.Instance;
         _options = options ?? new MirrorImageOptions();
         _options.Validate();
         CacheDirectory = Path.GetFullPath(cacheDirectory);
@@ -57,7 +61,7 @@ public sealed class MirrorHost : IAsyncDisposable
             Throw.InvalidArgument($"two images are both named '{name}'; name instances apart with --instance NAME=IMAGE");
         }
 
-        var mirror = await MirrorImage.OpenAsync(_client, Path.Combine(CacheDirectory, "instances", name), name, image, version, _options, cancellationToken)
+        var mirror = await MirrorImage.OpenAsync(_client, Path.Combine(CacheDirectory, "instances", name), name, image, version, _options, _logger, cancellationToken)
             .ConfigureAwait(false);
         if (!_images.TryAdd(name, mirror))
         {
@@ -94,7 +98,7 @@ public sealed class MirrorHost : IAsyncDisposable
             RecordInterval = _options.RecordInterval,
         };
         var lazy = _readOnly.GetOrAdd(key, k => new Lazy<Task<MirrorImage>>(() =>
-            MirrorImage.OpenAsync(_client, Path.Combine(CacheDirectory, "exports", k.Replace('/', '_')), k, image, version, options, CancellationToken.None)));
+            MirrorImage.OpenAsync(_client, Path.Combine(CacheDirectory, "exports", k.Replace('/', '_')), k, image, version, options, _logger, CancellationToken.None)));
         try
         {
             return await lazy.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -137,8 +141,12 @@ public sealed class MirrorHost : IAsyncDisposable
     /// Mounts the writable instances as <c>NAME.raw</c> files (plus the marker file) at
     /// <paramref name="mountPoint"/>; disposing the result unmounts.
     /// </summary>
-    public FuseMount Mount(string mountPoint, FuseMountOptions options) =>
-        FuseMount.Mount(mountPoint, new MirrorFileSystem(Images, ControlSocketPath), options);
+    public FuseMount Mount(string mountPoint, FuseMountOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.OnError ??= (operation, e) => Log.FuseCallbackFailed(_logger, operation, e);
+        return FuseMount.Mount(mountPoint, new MirrorFileSystem(Images, ControlSocketPath), options);
+    }
 
     /// <summary>Starts answering on <see cref="ControlSocketPath"/>.</summary>
     public void StartControl()

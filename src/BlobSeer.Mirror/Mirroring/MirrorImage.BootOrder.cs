@@ -26,6 +26,7 @@ public sealed partial class MirrorImage
 
         if (stored is { Length: > 0 } && _options.Prefetch)
         {
+            Log.Prefetching(_logger, Name, stored.Length);
             _prefetcher = Task.Run(() => PrefetchAsync(stored, _lifetime.Token), CancellationToken.None);
         }
     }
@@ -64,6 +65,7 @@ public sealed partial class MirrorImage
         {
             var blob = await _client.CreateBlobAsync(BootOrderBlobName(_manifest.Image), pageSize: 64 << 10, cancellationToken: ct).ConfigureAwait(false);
             await blob.WriteAsync(0, recorder.Encode(), ct).ConfigureAwait(false);
+            Log.BootOrderStored(_logger, _manifest.Image, recorder.Count, BootOrderBlobName(_manifest.Image));
         }
         catch (BlobSeerException e) when (e.Code == ErrorCode.AlreadyExists)
         {
@@ -127,6 +129,10 @@ public sealed partial class MirrorImage
         {
             // Prefetch is only a hint; a demand read of the chunk fetches it again and reports errors.
             Interlocked.Increment(ref _prefetchFailures);
+            if (e is not OperationCanceledException)
+            {
+                Log.PrefetchFailed(_logger, Name, first, last, e);
+            }
         }
         finally
         {

@@ -192,6 +192,11 @@ public sealed partial class MirrorImage
         }
         catch (Exception e)
         {
+            if (demand)
+            {
+                Log.FetchFailed(_logger, Name, claimed[0], claimed[^1], $"{_base.Blob.Id}@{_base.Version}", e);
+            }
+
             done.SetException(e);
         }
         finally

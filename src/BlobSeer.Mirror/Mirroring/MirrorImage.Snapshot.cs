@@ -50,8 +50,14 @@ public sealed partial class MirrorImage
             try
             {
                 var result = await CommitAsync(committing, name, cancellationToken).ConfigureAwait(false);
+                Log.SnapshotCommitted(_logger, Name, result.ToString(), committing.Count, result.CommittedBytes);
                 await SaveBootOrderAsync(cancellationToken).ConfigureAwait(false);
                 return result;
+            }
+            catch (Exception e) when (e is BlobSeerException or IOException)
+            {
+                Log.SnapshotFailed(_logger, Name, committing.Count, e);
+                throw;
             }
             finally
             {

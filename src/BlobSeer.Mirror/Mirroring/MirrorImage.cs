@@ -3,6 +3,8 @@ using System.Globalization;
 using BlobSeer.Client;
 using BlobSeer.Core;
 using BlobSeer.Mirror.Devices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Win32.SafeHandles;
 
 namespace BlobSeer.Mirror.Mirroring;
@@ -31,6 +33,7 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
     private readonly BlobSeerClient _client;
     private readonly string _directory;
     private readonly MirrorImageOptions _options;
+    private readonly ILogger _logger;
     private readonly FileStream _lock;
     private readonly SafeFileHandle _data;
     private readonly ChunkMap _chunks;
@@ -53,10 +56,11 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
 
     private sealed record BaseRef(Blob Blob, ulong Version);
 
-    private MirrorImage(BlobSeerClient client, string directory, string name, MirrorImageOptions options, FileStream lockFile,
+    private MirrorImage(BlobSeerClient client, string directory, string name, MirrorImageOptions options, ILogger logger, FileStream lockFile,
         InstanceManifest manifest, Blob baseBlob, SafeFileHandle data, ChunkMap chunks)
     {
         _client = client;
+        _logger = logger;
         _directory = directory;
         Name = name;
         _options = options;
@@ -90,9 +94,10 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
     /// if the directory holds none. A directory that holds an instance of another image is refused.
     /// </summary>
     public static async Task<MirrorImage> OpenAsync(BlobSeerClient client, string directory, string name, string image, ulong? version,
-        MirrorImageOptions? options = null, CancellationToken cancellationToken = default)
+        MirrorImageOptions? options = null, ILogger? logger = null, CancellationToken cancellationToken = default)
     {
         options ??= new MirrorImageOptions();
+        logger ??= NullLogger.Instance;
         options.Validate();
         System.IO.Directory.CreateDirectory(directory);
         FileStream lockFile;
@@ -131,7 +136,9 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
             }
 
             chunks = ChunkMap.Open(Path.Combine(directory, StateFile), ChunkCount(manifest.Size, manifest.ChunkSize));
-            var mirror = new MirrorImage(client, directory, name, options, lockFile, manifest, baseBlob, data, chunks);
+            var mirror = new MirrorImage(client, directory, name, options, logger, lockFile, manifest, baseBlob, data, chunks);
+            var status = mirror.GetStatus();
+            Log.InstanceOpened(logger, name, status.Image, status.Base, status.PresentChunks, status.DirtyChunks, status.Chunks);
             await mirror.StartBootOrderAsync(cancellationToken).ConfigureAwait(false);
             return mirror;
         }

@@ -130,7 +130,7 @@ internal sealed partial class NbdConnection
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            NbdLog.OptionFailed(_remote, nameof(NbdOption.ExportName), name, "a closed connection", e);
+            Log.NbdOptionFailed(_logger, _remote, nameof(NbdOption.ExportName), name, "a closed connection", e.Message);
             return Step.Close;
         }
         Attach(export, name);
@@ -215,7 +215,7 @@ internal sealed partial class NbdConnection
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
             var (reply, message) = NbdErrors.ToOptionReply(e, name);
-            NbdLog.OptionFailed(_remote, ((NbdOption)option).ToString(), name, reply.ToString(), e);
+            Log.NbdOptionFailed(_logger, _remote, ((NbdOption)option).ToString(), name, reply.ToString(), e.Message);
             await SendOptionErrorAsync(option, reply, message, ct).ConfigureAwait(false);
             return null;
         }
@@ -229,7 +229,7 @@ internal sealed partial class NbdConnection
         }
         catch (Exception e)
         {
-            NbdLog.ReleaseFailed(_remote, name, e);
+            Log.NbdReleaseFailed(_logger, _remote, name, e);
         }
     }
 
@@ -242,7 +242,7 @@ internal sealed partial class NbdConnection
         // Contexts were chosen for a name; block status for another export would describe the wrong disk.
         if (_metaContextExport != name)
             _baseAllocation = false;
-        NbdLog.ExportOpened(_remote, name, export.Device.Size, export.Device.IsReadOnly, _structured);
+        Log.NbdExportOpened(_logger, _remote, name, export.Device.Size, export.Device.IsReadOnly, _structured);
     }
 
     private NbdTransmissionFlags TransmissionFlags(NbdExport export)

@@ -26,7 +26,7 @@ internal sealed partial class NbdConnection
         {
             // Entries already sent are void: the client must disregard them after an error.
             var (reply, message) = NbdErrors.ToOptionReply(e, "");
-            NbdLog.OptionFailed(_remote, nameof(NbdOption.List), "", reply.ToString(), e);
+            Log.NbdOptionFailed(_logger, _remote, nameof(NbdOption.List), "", reply.ToString(), e.Message);
             await SendOptionErrorAsync(option, reply, message, ct).ConfigureAwait(false);
             return;
         }

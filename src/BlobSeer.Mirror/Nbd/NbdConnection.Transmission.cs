@@ -109,7 +109,7 @@ internal sealed partial class NbdConnection
             {
                 var (value, unexpected) = NbdErrors.ToError(e, request.Command, _stopping.IsCancellationRequested);
                 if (unexpected)
-                    NbdLog.RequestFailed(_remote, request.Command.ToString(), request.Offset, request.Length, (uint)value, e);
+                    Log.NbdRequestFailed(_logger, _remote, request.Command.ToString(), request.Offset, request.Length, (uint)value, e);
                 await SendErrorAsync(request, value, e is Core.BlobSeerException ? e.Message : "server error").ConfigureAwait(false);
             }
         }
@@ -119,7 +119,7 @@ internal sealed partial class NbdConnection
         }
         catch (Exception e)
         {
-            NbdLog.ConnectionFailed(_remote, e);
+            Log.NbdConnectionFailed(_logger, _remote, e);
             Abort();
         }
         finally

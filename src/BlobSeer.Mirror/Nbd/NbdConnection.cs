@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net.Sockets;
 using System.Text;
 using BlobSeer.Core;
+using Microsoft.Extensions.Logging;
 
 namespace BlobSeer.Mirror.Nbd;
 
@@ -24,11 +25,12 @@ internal sealed partial class NbdConnection
     private readonly BufferedStream _output;
     private readonly INbdExportProvider _exports;
     private readonly NbdServerOptions _options;
+    private readonly ILogger _logger;
     private readonly CancellationToken _stopping;
     private readonly CancellationTokenSource _closing;
     private readonly string _remote;
 
-    public NbdConnection(Socket socket, INbdExportProvider exports, NbdServerOptions options, CancellationToken stopping)
+    public NbdConnection(Socket socket, INbdExportProvider exports, NbdServerOptions options, ILogger logger, CancellationToken stopping)
     {
         _socket = socket;
         // Small replies (flush, write acknowledgements) must not wait for Nagle.
@@ -38,6 +40,7 @@ internal sealed partial class NbdConnection
         _output = new BufferedStream(_stream, StreamBufferSize);
         _exports = exports;
         _options = options;
+        _logger = logger;
         _stopping = stopping;
         _closing = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         _remote = socket.RemoteEndPoint?.ToString() ?? "?";
@@ -59,7 +62,7 @@ internal sealed partial class NbdConnection
     /// <summary>Serves the connection to its end; never throws.</summary>
     public async Task RunAsync()
     {
-        NbdLog.ConnectionOpened(_remote);
+        Log.NbdConnectionOpened(_logger, _remote);
         try
         {
             if (await HandshakeAsync().ConfigureAwait(false))
@@ -67,7 +70,7 @@ internal sealed partial class NbdConnection
         }
         catch (BlobSeerException e) when (e.Code == ErrorCode.InvalidArgument)
         {
-            NbdLog.ProtocolViolation(_remote, e.Message);
+            Log.NbdProtocolViolation(_logger, _remote, e.Message);
         }
         catch (Exception e) when (IsDisconnect(e))
         {
@@ -75,7 +78,7 @@ internal sealed partial class NbdConnection
         }
         catch (Exception e)
         {
-            NbdLog.ConnectionFailed(_remote, e);
+            Log.NbdConnectionFailed(_logger, _remote, e);
         }
         finally
         {
@@ -93,7 +96,7 @@ internal sealed partial class NbdConnection
             }
             catch (Exception e)
             {
-                NbdLog.ReleaseFailed(_remote, _exportName ?? "", e);
+                Log.NbdReleaseFailed(_logger, _remote, _exportName ?? "", e);
             }
         }
         try
@@ -107,7 +110,7 @@ internal sealed partial class NbdConnection
         _closing.Dispose();
         _socket.Dispose();
         _stream.Dispose();
-        NbdLog.ConnectionClosed(_remote, _exportName);
+        Log.NbdConnectionClosed(_logger, _remote, _exportName);
     }
 
     private static bool IsDisconnect(Exception e) =>

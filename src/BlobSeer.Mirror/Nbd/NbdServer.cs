@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using BlobSeer.Core;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace BlobSeer.Mirror.Nbd;
 
@@ -18,6 +20,7 @@ public sealed class NbdServer : IAsyncDisposable
 
     private readonly INbdExportProvider _exports;
     private readonly NbdServerOptions _options;
+    private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<NbdConnection, Task> _connections = new();
     private Socket? _listener;
@@ -25,13 +28,14 @@ public sealed class NbdServer : IAsyncDisposable
     private int _disposed;
 
     /// <summary>Creates a server; nothing listens until <see cref="StartAsync"/>.</summary>
-    public NbdServer(INbdExportProvider exports, NbdServerOptions options)
+    public NbdServer(INbdExportProvider exports, NbdServerOptions options, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(exports);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _exports = exports;
         _options = options;
+        _logger = logger ?? NullLogger.Instance;
     }
 
     /// <summary>The address the server listens on, with the port picked when the options asked for port 0.</summary>
@@ -62,7 +66,7 @@ public sealed class NbdServer : IAsyncDisposable
         }
         _listener = listener;
         _acceptLoop = AcceptLoopAsync(listener);
-        NbdLog.Listening(LocalEndPoint, _options.MaxConnections);
+        Log.NbdListening(_logger, LocalEndPoint, _options.MaxConnections);
         return Task.CompletedTask;
     }
 
@@ -90,7 +94,7 @@ public sealed class NbdServer : IAsyncDisposable
         await all.ConfigureAwait(false);
         _stopping.Dispose();
         if (endPoint is not null)
-            NbdLog.Stopped(endPoint);
+            Log.NbdStopped(_logger, endPoint);
     }
 
     private async Task AcceptLoopAsync(Socket listener)
@@ -111,7 +115,7 @@ public sealed class NbdServer : IAsyncDisposable
             catch (SocketException e)
             {
                 // Transient (the peer reset before accept, out of descriptors): keep serving others.
-                NbdLog.AcceptFailed(endPoint, e);
+                Log.NbdAcceptFailed(_logger, endPoint, e);
                 await Task.Delay(TimeSpan.FromMilliseconds(50), CancellationToken.None).ConfigureAwait(false);
                 continue;
             }
@@ -119,12 +123,12 @@ public sealed class NbdServer : IAsyncDisposable
             if (_connections.Count >= _options.MaxConnections)
             {
                 // Closing at once tells the client something; leaving it in the backlog would not.
-                NbdLog.ConnectionRefused(socket.RemoteEndPoint?.ToString() ?? "?", _options.MaxConnections);
+                Log.NbdConnectionRefused(_logger, socket.RemoteEndPoint?.ToString() ?? "?", _options.MaxConnections);
                 socket.Dispose();
                 continue;
             }
 
-            var connection = new NbdConnection(socket, _exports, _options, token);
+            var connection = new NbdConnection(socket, _exports, _options, _logger, token);
             // Registered before it runs so that DisposeAsync always sees it; removed by itself.
             var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _connections[connection] = RunConnectionAsync(connection, start.Task);

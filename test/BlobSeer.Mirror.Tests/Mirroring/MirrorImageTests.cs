@@ -15,7 +15,7 @@ public sealed class MirrorImageTests(ClusterFixture fixture)
     {
         var (name, content) = await fixture.CreateImageAsync(40 * Chunk + 1000);
         using var dir = new TempDirectory();
-        await using var mirror = await MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", name, null, NoBootOrder, Ct);
+        await using var mirror = await MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", name, null, NoBootOrder, cancellationToken: Ct);
 
         var buffer = new byte[100];
         await mirror.ReadAsync(3 * Chunk + 10, buffer, Ct);
@@ -44,7 +44,7 @@ public sealed class MirrorImageTests(ClusterFixture fixture)
     {
         var (name, content) = await fixture.CreateImageAsync(8 * Chunk);
         using var dir = new TempDirectory();
-        await using var mirror = await MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", name, null, NoBootOrder, Ct);
+        await using var mirror = await MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", name, null, NoBootOrder, cancellationToken: Ct);
 
         var patch = Enumerable.Repeat((byte)0xAB, 3000).ToArray();
         mirror.Write(patch, 2 * Chunk + 100).ShouldBe(3000);
@@ -69,7 +69,7 @@ public sealed class MirrorImageTests(ClusterFixture fixture)
         var image = await fixture.Client.OpenBlobAsync(name, Ct);
         var imageVersion = await image.GetLatestVersionAsync(Ct);
         using var dir = new TempDirectory();
-        await using var mirror = await MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", name, null, NoBootOrder, Ct);
+        await using var mirror = await MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", name, null, NoBootOrder, cancellationToken: Ct);
 
         var expected = (byte[])content.Clone();
         Write(mirror, expected, 1 * Chunk + 5, 10, 0x11);
@@ -107,13 +107,13 @@ public sealed class MirrorImageTests(ClusterFixture fixture)
         var (name, content) = await fixture.CreateImageAsync(12 * Chunk);
         using var dir = new TempDirectory();
         var expected = (byte[])content.Clone();
-        await using (var mirror = await MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", name, null, NoBootOrder, Ct))
+        await using (var mirror = await MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", name, null, NoBootOrder, cancellationToken: Ct))
         {
             await mirror.ReadAsync(0, new byte[6 * Chunk], Ct);
             Write(mirror, expected, 7 * Chunk + 1, 100, 0x5A);
         }
 
-        await using (var mirror = await MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", name, null, NoBootOrder, Ct))
+        await using (var mirror = await MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", name, null, NoBootOrder, cancellationToken: Ct))
         {
             var status = mirror.GetStatus();
             status.PresentChunks.ShouldBe(6);
@@ -129,7 +129,7 @@ public sealed class MirrorImageTests(ClusterFixture fixture)
     {
         var (name, content) = await fixture.CreateImageAsync(32 * Chunk);
         using var dir = new TempDirectory();
-        await using var mirror = await MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", name, null, NoBootOrder, Ct);
+        await using var mirror = await MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", name, null, NoBootOrder, cancellationToken: Ct);
 
         // Each writer overwrites the same span across a chunk boundary with its next counter value.
         const int writers = 4;
@@ -176,26 +176,26 @@ public sealed class MirrorImageTests(ClusterFixture fixture)
     {
         var (name, _) = await fixture.CreateImageAsync(4 * Chunk);
         using var dir = new TempDirectory();
-        (await Should.ThrowAsync<BlobSeerException>(() => MirrorImage.OpenAsync(fixture.Client, dir.Sub("x"), "vm", "no-such-image", null, NoBootOrder, Ct)))
+        (await Should.ThrowAsync<BlobSeerException>(() => MirrorImage.OpenAsync(fixture.Client, dir.Sub("x"), "vm", "no-such-image", null, NoBootOrder, cancellationToken: Ct)))
             .Code.ShouldBe(ErrorCode.NotFound);
-        (await Should.ThrowAsync<BlobSeerException>(() => MirrorImage.OpenAsync(fixture.Client, dir.Sub("y"), "vm", name, 99, NoBootOrder, Ct)))
+        (await Should.ThrowAsync<BlobSeerException>(() => MirrorImage.OpenAsync(fixture.Client, dir.Sub("y"), "vm", name, 99, NoBootOrder, cancellationToken: Ct)))
             .Code.ShouldBe(ErrorCode.NotFound);
 
-        await using (var mirror = await MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", name, null, NoBootOrder, Ct))
+        await using (var mirror = await MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", name, null, NoBootOrder, cancellationToken: Ct))
         {
             (await Should.ThrowAsync<BlobSeerException>(async () => await mirror.ReadAsync(4 * Chunk - 1, new byte[2], Ct))).Code.ShouldBe(ErrorCode.OutOfRange);
             Should.Throw<BlobSeerException>(() => mirror.Write(new byte[2], 4 * Chunk - 1)).Code.ShouldBe(ErrorCode.ResourceExhausted);
 
             // The same directory cannot be opened twice at once.
-            (await Should.ThrowAsync<BlobSeerException>(() => MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", name, null, NoBootOrder, Ct)))
+            (await Should.ThrowAsync<BlobSeerException>(() => MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", name, null, NoBootOrder, cancellationToken: Ct)))
                 .Code.ShouldBe(ErrorCode.FailedPrecondition);
         }
 
         var (other, _) = await fixture.CreateImageAsync(4 * Chunk, seed: 2);
-        (await Should.ThrowAsync<BlobSeerException>(() => MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", other, null, NoBootOrder, Ct)))
+        (await Should.ThrowAsync<BlobSeerException>(() => MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", other, null, NoBootOrder, cancellationToken: Ct)))
             .Message.ShouldContain(name);
 
-        await using var readOnly = await MirrorImage.OpenAsync(fixture.Client, dir.Sub("ro"), "vm", name, 1, new MirrorImageOptions { ReadOnly = true }, Ct);
+        await using var readOnly = await MirrorImage.OpenAsync(fixture.Client, dir.Sub("ro"), "vm", name, 1, new MirrorImageOptions { ReadOnly = true }, cancellationToken: Ct);
         (await Should.ThrowAsync<BlobSeerException>(async () => await readOnly.WriteAsync(0, new byte[1], Ct))).Code.ShouldBe(ErrorCode.PermissionDenied);
     }
 
@@ -243,7 +243,7 @@ public sealed class MirrorImageTests(ClusterFixture fixture)
         RunRoot("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small);
         try
         {
-            await using var mirror = await MirrorImage.OpenAsync(fixture.Client, Path.Combine(small, "vm"), "vm", name, null, NoBootOrder, Ct);
+            await using var mirror = await MirrorImage.OpenAsync(fixture.Client, Path.Combine(small, "vm"), "vm", name, null, NoBootOrder, cancellationToken: Ct);
             var expected = (byte[])content.Clone();
             Write(mirror, expected, 0, 4 * Chunk, 0x7E);
 
