@@ -39,6 +39,15 @@ public sealed class MirrorTests(SharedCluster cluster) : IAsyncDisposable
         return (name, file, content);
     }
 
+    /// <summary>Starts a <c>blobseer up</c> for this test alone; the test's verbs use it from now on.</summary>
+    private async Task<ServerProcess> UseOwnClusterAsync(string directory)
+    {
+        var own = await ServerProcess.UpAsync(_directory.File(directory), FreePorts.Block(8));
+        _processes.Add(own);
+        _endpoint = own.Endpoint;
+        return own;
+    }
+
     private async Task<string> MountAsync(string cache, params string[] images)
     {
         var mountPoint = _directory.File($"mnt-{Guid.NewGuid():N}"[..16]);
@@ -163,9 +172,7 @@ public sealed class MirrorTests(SharedCluster cluster) : IAsyncDisposable
     public async Task Eight_instances_of_one_image_snapshot_concurrently_and_each_holds_only_its_own_writes()
     {
         // A cluster of its own, so that its disk usage is this test's alone.
-        var own = await ServerProcess.UpAsync(_directory.File("own-cluster"), FreePorts.Block(8));
-        _processes.Add(own);
-        _endpoint = own.Endpoint;
+        await UseOwnClusterAsync("own-cluster");
         var (name, _, content) = await ImportImageAsync();
         var storedBefore = StoredBytes(_directory.File("own-cluster"));
         const int instances = 8;
@@ -224,9 +231,7 @@ public sealed class MirrorTests(SharedCluster cluster) : IAsyncDisposable
     [Fact(Timeout = 240_000)]
     public async Task With_the_store_gone_local_chunks_still_serve_and_absent_ones_fail_with_EIO_and_a_logged_warning()
     {
-        var own = await ServerProcess.UpAsync(_directory.File("gone-cluster"), FreePorts.Block(8));
-        _processes.Add(own);
-        _endpoint = own.Endpoint;
+        var own = await UseOwnClusterAsync("gone-cluster");
         var (name, _, _) = await ImportImageAsync();
         var mnt = await MountAsync("cache-gone", name);
         var target = Path.Combine(mnt, name + ".raw");

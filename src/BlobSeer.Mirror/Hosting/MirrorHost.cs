@@ -88,15 +88,7 @@ public sealed class MirrorHost : IAsyncDisposable
         }
 
         var key = $"{image}@{version}";
-        var options = new MirrorImageOptions
-        {
-            ReadOnly = true,
-            Prefetch = _options.Prefetch,
-            RecordBootOrder = false,
-            MaxChunksPerFetch = _options.MaxChunksPerFetch,
-            PrefetchParallelism = _options.PrefetchParallelism,
-            RecordInterval = _options.RecordInterval,
-        };
+        var options = _options with { ReadOnly = true, RecordBootOrder = false };
         var lazy = _readOnly.GetOrAdd(key, k => new Lazy<Task<MirrorImage>>(() =>
             MirrorImage.OpenAsync(_client, Path.Combine(CacheDirectory, "exports", k.Replace('/', '_')), k, image, version, options, _logger, CancellationToken.None)));
         try

@@ -1,7 +1,7 @@
 namespace BlobSeer.Mirror.Mirroring;
 
 /// <summary>How an image instance is mirrored. Defaults suit a VM image on a compute node.</summary>
-public sealed class MirrorImageOptions
+public sealed record MirrorImageOptions
 {
     /// <summary>Refuse writes (a read-only export). Default false.</summary>
     public bool ReadOnly { get; init; }
