@@ -14,17 +14,21 @@ internal sealed class BootOrder : IDisposable
     private readonly bool[] _touched;
     private readonly List<uint> _order = [];
     private readonly Lock _lock = new();
+    private readonly long _windowTicks;
+    private long _firstTouch;
+    private volatile bool _closed;
 
-    private BootOrder(SafeFileHandle file, long chunks)
+    private BootOrder(SafeFileHandle file, long chunks, TimeSpan window)
     {
         _file = file;
         _touched = new bool[chunks];
+        _windowTicks = (long)(window.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
     }
 
-    public static BootOrder Open(string path, long chunks)
+    public static BootOrder Open(string path, long chunks, TimeSpan window)
     {
         var file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
-        var order = new BootOrder(file, chunks);
+        var order = new BootOrder(file, chunks, window);
         var length = RandomAccess.GetLength(file) & ~3L;
         var bytes = new byte[length];
         RandomAccess.Read(file, bytes, 0);
@@ -51,9 +55,24 @@ internal sealed class BootOrder : IDisposable
         }
     }
 
-    /// <summary>Notes a touch of chunks <paramref name="first"/>..<paramref name="last"/>; cheap when they were touched before.</summary>
+    /// <summary>
+    /// Notes a touch of chunks <paramref name="first"/>..<paramref name="last"/>; cheap when they
+    /// were touched before, or once the window since the first touch has passed.
+    /// </summary>
     public void Touch(long first, long last)
     {
+        if (_closed)
+        {
+            return;
+        }
+
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (Interlocked.CompareExchange(ref _firstTouch, now, 0) is var start and not 0 && now - start > _windowTicks)
+        {
+            _closed = true;
+            return;
+        }
+
         Span<byte> entry = stackalloc byte[4];
         for (var c = first; c <= last; c++)
         {

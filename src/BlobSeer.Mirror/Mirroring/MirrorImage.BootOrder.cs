@@ -21,7 +21,7 @@ public sealed partial class MirrorImage
 
         if (stored is null && _options.RecordBootOrder && !IsReadOnly)
         {
-            _bootOrder = BootOrder.Open(Path.Combine(_directory, TouchFile), _chunks.Count);
+            _bootOrder = BootOrder.Open(Path.Combine(_directory, TouchFile), _chunks.Count, _options.BootOrderWindow);
         }
 
         if (stored is { Length: > 0 } && _options.Prefetch)

@@ -12,6 +12,12 @@ public sealed record MirrorImageOptions
     /// <summary>Record the order in which this instance first touches chunks, to store as the image's boot order if it has none. Default true.</summary>
     public bool RecordBootOrder { get; init; } = true;
 
+    /// <summary>
+    /// How long after its first touch an instance keeps recording: a boot, not the instance's whole
+    /// life (a full copy or scan would otherwise become every later instance's prefetch). Default 2 minutes.
+    /// </summary>
+    public TimeSpan BootOrderWindow { get; init; } = TimeSpan.FromMinutes(2);
+
     /// <summary>The most chunks one fetch reads in a single blob read. Default 16.</summary>
     public int MaxChunksPerFetch { get; init; } = 16;
 
@@ -24,9 +30,9 @@ public sealed record MirrorImageOptions
     /// <summary>Throws InvalidArgument for out-of-range values.</summary>
     public void Validate()
     {
-        if (MaxChunksPerFetch is < 1 or > 1024 || PrefetchParallelism is < 1 or > 64 || RecordInterval <= TimeSpan.Zero)
+        if (MaxChunksPerFetch is < 1 or > 1024 || PrefetchParallelism is < 1 or > 64 || RecordInterval <= TimeSpan.Zero || BootOrderWindow <= TimeSpan.Zero)
         {
-            Core.Throw.InvalidArgument("mirror options: MaxChunksPerFetch must be 1-1024, PrefetchParallelism 1-64, RecordInterval positive");
+            Core.Throw.InvalidArgument("mirror options: MaxChunksPerFetch must be 1-1024, PrefetchParallelism 1-64, RecordInterval and BootOrderWindow positive");
         }
     }
 }

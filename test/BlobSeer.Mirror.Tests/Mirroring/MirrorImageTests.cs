@@ -234,6 +234,27 @@ public sealed class MirrorImageTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Only_touches_within_the_boot_window_are_recorded()
+    {
+        var (name, _) = await fixture.CreateImageAsync(16 * Chunk);
+        using var dir = new TempDirectory();
+        await using (var mirror = await MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", name, null,
+            new MirrorImageOptions { Prefetch = false, BootOrderWindow = TimeSpan.FromMilliseconds(300) }, cancellationToken: Ct))
+        {
+            await mirror.ReadAsync(5 * Chunk, new byte[1], Ct);
+            await mirror.ReadAsync(2 * Chunk, new byte[1], Ct);
+            await Task.Delay(600, Ct);
+            await mirror.ReadAsync(9 * Chunk, new byte[1], Ct); // a later scan, not the boot
+        }
+
+        var order = await fixture.Client.OpenBlobAsync(MirrorImage.BootOrderBlobName(name), Ct);
+        var stored = new byte[8];
+        await order.ReadAsync(1, 0, stored, Ct);
+        (await order.GetSizeAsync(1, Ct)).ShouldBe(8);
+        BootOrder.Decode(stored).ShouldBe([5u, 2u]);
+    }
+
+    [Fact]
     public async Task A_full_cache_disk_fails_the_write_with_no_space_and_damages_nothing_already_local()
     {
         var (name, content) = await fixture.CreateImageAsync(64 * Chunk);
