@@ -139,6 +139,15 @@ public sealed class MirrorTests(SharedCluster cluster) : IAsyncDisposable
         await CompareAsync($"{url}/{name}@1", file);
         await CompareAsync($"{url}/{name}", file);
 
+        // base:allocation tells qemu where the image's holes are: 6-10 MiB and the zero tail.
+        var map = JsonDocument.Parse(await Tools.RunOkAsync("qemu-img", "map", "--output=json", "-f", "raw", $"{url}/{name}@1")).RootElement;
+        bool IsData(long offset) => map.EnumerateArray().Single(e => e.GetProperty("start").GetInt64() <= offset
+            && offset < e.GetProperty("start").GetInt64() + e.GetProperty("length").GetInt64()).GetProperty("data").GetBoolean();
+        IsData(0).ShouldBeTrue();
+        IsData(7 << 20).ShouldBeFalse();
+        IsData(11 << 20).ShouldBeTrue();
+        IsData(15 << 20).ShouldBeFalse();
+
         (long, int, byte)[] writes = [(3 << 20, 100_000, 0x5A), (0, 512, 0x01)];
         await Tools.RunOkAsync("qemu-io", ["-f", "raw", .. QemuIoWrites(writes), $"{url}/{name}"]);
         var model = Model(content, writes);

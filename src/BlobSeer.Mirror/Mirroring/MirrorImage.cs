@@ -47,6 +47,7 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
     private readonly int _chunkBits;
     private InstanceManifest _manifest;
     private BaseRef _base;
+    private volatile HoleMap? _holes;
     private BootOrder? _bootOrder;
     private Task _prefetcher = Task.CompletedTask;
     private long _fetchedBytes;
@@ -55,6 +56,8 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
     private int _disposed;
 
     private sealed record BaseRef(Blob Blob, ulong Version);
+
+    private sealed record HoleMap(BaseRef Base, bool[] Holes);
 
     private MirrorImage(BlobSeerClient client, string directory, string name, MirrorImageOptions options, ILogger logger, FileStream lockFile,
         InstanceManifest manifest, Blob baseBlob, SafeFileHandle data, ChunkMap chunks)
@@ -235,14 +238,60 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
         _chunks.Flush();
     }
 
-    /// <inheritdoc/>
-    public ValueTask<IReadOnlyList<AllocationExtent>> GetAllocationAsync(long offset, long length, CancellationToken cancellationToken)
+    /// <summary>
+    /// Holes are the chunks that are holes in the base version and were not written here: they
+    /// read as zeros (a fetched hole stays a hole locally). The base's holes come from its
+    /// metadata, once per base version.
+    /// </summary>
+    public async ValueTask<IReadOnlyList<AllocationExtent>> GetAllocationAsync(long offset, long length, CancellationToken cancellationToken)
     {
         CheckRange(offset, length);
+        var extents = new List<AllocationExtent>();
+        if (length == 0)
+        {
+            return extents;
+        }
 
-        // Which base pages are holes would take a metadata walk; reporting data is always correct.
-        IReadOnlyList<AllocationExtent> all = length == 0 ? [] : [new AllocationExtent(offset, length, IsHole: false)];
-        return ValueTask.FromResult(all);
+        var holes = await BaseHolesAsync(cancellationToken).ConfigureAwait(false);
+        var (first, last) = ChunksOf(offset, length);
+        for (var c = first; c <= last; c++)
+        {
+            var hole = holes[c] && _chunks[c] != ChunkState.Dirty;
+            var from = Math.Max(offset, ChunkStart(c));
+            var to = Math.Min(offset + length, ChunkStart(c) + ChunkLength(c));
+            if (extents.Count > 0 && extents[^1].IsHole == hole)
+            {
+                extents[^1] = extents[^1] with { Length = to - extents[^1].Offset };
+            }
+            else
+            {
+                extents.Add(new AllocationExtent(from, to - from, hole));
+            }
+        }
+
+        return extents;
+    }
+
+    private async Task<bool[]> BaseHolesAsync(CancellationToken ct)
+    {
+        var b = _base;
+        if (_holes is { } known && ReferenceEquals(known.Base, b))
+        {
+            return known.Holes;
+        }
+
+        var holes = new bool[_chunks.Count];
+        Array.Fill(holes, true);
+        foreach (var range in await b.Blob.GetAllocatedRangesAsync(b.Version, 0, Size, ct).ConfigureAwait(false))
+        {
+            for (var c = range.Offset >> _chunkBits; c <= (range.End - 1) >> _chunkBits; c++)
+            {
+                holes[c] = false;
+            }
+        }
+
+        _holes = new HoleMap(b, holes);
+        return holes;
     }
 
     /// <summary>Flushes, stores the recorded boot order if the image has none, and closes the files.</summary>

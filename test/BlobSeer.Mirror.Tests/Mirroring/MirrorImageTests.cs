@@ -255,6 +255,30 @@ public sealed class MirrorImageTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Allocation_reports_the_images_holes_until_they_are_written()
+    {
+        // Pages 0-1 and 6 hold data; the rest of the 8 pages are holes.
+        var name = "holes-" + Guid.NewGuid().ToString("N")[..8];
+        var blob = await fixture.Client.CreateBlobAsync(name, Chunk, cancellationToken: Ct);
+        await blob.WriteAsync([new(0, new byte[2 * Chunk].Select((_, i) => (byte)(i | 1)).ToArray()), new(6 * Chunk, new byte[] { 1 }), new((8 * Chunk) - 1, new byte[1])], Ct);
+        using var dir = new TempDirectory();
+        await using var mirror = await MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", name, null, NoBootOrder, cancellationToken: Ct);
+
+        (await mirror.GetAllocationAsync(0, 8 * Chunk, Ct)).ShouldBe(
+        [
+            new(0, 2 * Chunk, false), new(2 * Chunk, 4 * Chunk, true), new(6 * Chunk, 2 * Chunk, false),
+        ], ignoreOrder: false);
+
+        // A fetched hole is still a hole; a written one is data; sub-ranges are clipped.
+        await mirror.ReadAsync(3 * Chunk, new byte[10], Ct);
+        mirror.Write([7], (4 * Chunk) + 5);
+        (await mirror.GetAllocationAsync(Chunk + 100, 4 * Chunk, Ct)).ShouldBe(
+        [
+            new(Chunk + 100, Chunk - 100, false), new(2 * Chunk, 2 * Chunk, true), new(4 * Chunk, Chunk, false), new(5 * Chunk, 100, true),
+        ], ignoreOrder: false);
+    }
+
+    [Fact]
     public async Task A_full_cache_disk_fails_the_write_with_no_space_and_damages_nothing_already_local()
     {
         var (name, content) = await fixture.CreateImageAsync(64 * Chunk);
