@@ -79,7 +79,7 @@ public static class ImageImporter
             var plan = new ImportPlan(size, ranges.Sum(r => r.Length), format);
             onPlan?.Invoke(plan);
 
-            var blob = await client.CreateBlobAsync(options.Name, options.PageSize, options.Replication, cancellationToken).ConfigureAwait(false);
+            var blob = await CreateOrReuseAsync(client, options, cancellationToken).ConfigureAwait(false);
             var version = await blob.WriteAsync(ranges, (offset, destination, _) =>
             {
                 RandomAccess.Read(file, destination.Span, offset);
@@ -93,6 +93,28 @@ public static class ImageImporter
             {
                 File.Delete(converted);
             }
+        }
+    }
+
+    /// <summary>
+    /// A new blob, or the empty one an interrupted import of the same name left behind (blobs
+    /// cannot be deleted yet, and a name that an import failed to fill should not be lost).
+    /// </summary>
+    private static async Task<Blob> CreateOrReuseAsync(BlobSeerClient client, ImportOptions options, CancellationToken ct)
+    {
+        try
+        {
+            return await client.CreateBlobAsync(options.Name, options.PageSize, options.Replication, ct).ConfigureAwait(false);
+        }
+        catch (BlobSeerException e) when (e.Code == ErrorCode.AlreadyExists)
+        {
+            var existing = await client.OpenBlobAsync(options.Name, ct).ConfigureAwait(false);
+            if (existing.Summary is { LatestVersion: 0, Size: 0, ParentBlob: null } && existing.PageSize == options.PageSize)
+            {
+                return existing;
+            }
+
+            throw new BlobSeerException(ErrorCode.AlreadyExists, $"a blob named '{options.Name}' already exists (size {existing.Summary.Size}, version {existing.Summary.LatestVersion}); choose another name", e);
         }
     }
 

@@ -94,6 +94,25 @@ public sealed class ImageImporterTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task An_import_into_the_empty_blob_a_failed_import_left_succeeds_but_never_over_data()
+    {
+        using var dir = new TempDirectory();
+        var path = dir.Sub("disk.raw");
+        var content = WriteSparseImage(path);
+        var name = "import-" + Guid.NewGuid().ToString("N")[..8];
+        await fixture.Client.CreateBlobAsync(name, Page, cancellationToken: Ct); // what an interrupted import leaves
+
+        var result = await ImageImporter.ImportAsync(fixture.Client, path, new ImportOptions { Name = name, PageSize = Page }, cancellationToken: Ct);
+        result.Version.ShouldBe(1UL);
+
+        var again = await Should.ThrowAsync<Core.BlobSeerException>(() => ImageImporter.ImportAsync(fixture.Client, path, new ImportOptions { Name = name, PageSize = Page }, cancellationToken: Ct));
+        again.Code.ShouldBe(Core.ErrorCode.AlreadyExists);
+        var back = new byte[content.Length];
+        await (await fixture.Client.OpenBlobAsync(name, Ct)).ReadAsync(1, 0, back, Ct);
+        back.ShouldBe(content);
+    }
+
+    [Fact]
     public async Task Importing_a_missing_empty_or_corrupt_file_fails_clearly()
     {
         using var dir = new TempDirectory();
