@@ -90,6 +90,15 @@ public sealed class MirrorTests(SharedCluster cluster) : IAsyncDisposable
         // A whole-image read by qemu-img through FUSE equals the original.
         await CompareAsync(fileA, file);
 
+        // SEEK_DATA/SEEK_HOLE on the mounted file show the image's holes: 6-10 MiB and the zero tail.
+        var map = JsonDocument.Parse(await Tools.RunOkAsync("qemu-img", "map", "--output=json", "-f", "raw", fileB)).RootElement;
+        bool IsData(long offset) => map.EnumerateArray().Single(e => e.GetProperty("start").GetInt64() <= offset
+            && offset < e.GetProperty("start").GetInt64() + e.GetProperty("length").GetInt64()).GetProperty("data").GetBoolean();
+        IsData(0).ShouldBeTrue();
+        IsData(7 << 20).ShouldBeFalse();
+        IsData(11 << 20).ShouldBeTrue();
+        IsData(15 << 20).ShouldBeFalse();
+
         (long, int, byte)[] writesA = [(1 << 20, Chunk, 0x11), (5000, 3000, 0x22), (ImageSize - 4096, 4096, 0x23)];
         (long, int, byte)[] writesB = [(2 << 20, 2 * Chunk, 0x33), (8 << 20, 512, 0x44)];
         await Tools.RunOkAsync("qemu-io", ["-f", "raw", .. QemuIoWrites(writesA), fileA]);

@@ -39,6 +39,9 @@ public static class Errno
     public const int EINTR = 4;
     /// <summary>Input/output error.</summary>
     public const int EIO = 5;
+
+    /// <summary>No such device or address: <c>SEEK_DATA</c> past the last data.</summary>
+    public const int ENXIO = 6;
     /// <summary>Bad file descriptor.</summary>
     public const int EBADF = 9;
     /// <summary>Resource temporarily unavailable.</summary>

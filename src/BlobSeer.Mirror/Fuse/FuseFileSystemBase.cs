@@ -77,4 +77,7 @@ public abstract class FuseFileSystemBase : IFuseFileSystem
 
     /// <inheritdoc/>
     public virtual int ListXAttr(ReadOnlySpan<byte> path, Span<byte> list) => -Errno.ENOSYS;
+
+    /// <inheritdoc/>
+    public virtual long LSeek(ReadOnlySpan<byte> path, long offset, int whence, ref FuseFileInfo fileInfo) => -Errno.ENOSYS;
 }

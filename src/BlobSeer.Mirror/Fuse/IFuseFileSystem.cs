@@ -66,4 +66,11 @@ public interface IFuseFileSystem
     /// <paramref name="list"/> is empty, returns the length only.
     /// </summary>
     int ListXAttr(ReadOnlySpan<byte> path, Span<byte> list);
+
+    /// <summary>
+    /// <c>lseek</c> with <c>SEEK_DATA</c> (3) or <c>SEEK_HOLE</c> (4) (the kernel answers the other
+    /// whence values itself): the new offset, or <c>-ENXIO</c> past the last data. <c>-ENOSYS</c>
+    /// makes the kernel treat the whole file as data from then on.
+    /// </summary>
+    long LSeek(ReadOnlySpan<byte> path, long offset, int whence, ref FuseFileInfo fileInfo);
 }

@@ -155,6 +155,32 @@ internal sealed class MirrorFileSystem : FuseFileSystemBase
         return 0;
     }
 
+    /// <summary>SEEK_DATA / SEEK_HOLE from the image's allocation (its holes, minus what was written here).</summary>
+    public override long LSeek(ReadOnlySpan<byte> path, long offset, int whence, ref FuseFileInfo fileInfo)
+    {
+        const int SeekData = 3, SeekHole = 4;
+        if (ImageOf(ref fileInfo) is not { } image || whence is not (SeekData or SeekHole))
+        {
+            return -Errno.EINVAL;
+        }
+
+        if (offset < 0 || offset >= image.Size)
+        {
+            return -Errno.ENXIO;
+        }
+
+        foreach (var extent in image.GetAllocationAsync(offset, image.Size - offset, CancellationToken.None).AsTask().GetAwaiter().GetResult())
+        {
+            if (extent.IsHole == (whence == SeekHole))
+            {
+                return extent.Offset;
+            }
+        }
+
+        // No data after offset: ENXIO; no hole: the end of the file counts as one.
+        return whence == SeekData ? -Errno.ENXIO : image.Size;
+    }
+
     public override int Truncate(ReadOnlySpan<byte> path, long length)
     {
         var index = Find(path);

@@ -27,6 +27,7 @@ internal static unsafe class FuseCallbacks
         ops->ListXAttr = &ListXAttr;
         ops->ReadDir = &ReadDir;
         ops->Init = &Init;
+        ops->LSeek = &LSeek;
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
@@ -186,6 +187,21 @@ internal static unsafe class FuseCallbacks
         catch (Exception e)
         {
             return Fail(state, "truncate", e, true);
+        }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static long LSeek(byte* path, long offset, int whence, FuseFileInfo* fileInfo)
+    {
+        MountState? state = null;
+        try
+        {
+            state = Current();
+            return state.FileSystem.LSeek(Span(path), offset, whence, ref *fileInfo);
+        }
+        catch (Exception e)
+        {
+            return Fail(state, "lseek", e, false);
         }
     }
 

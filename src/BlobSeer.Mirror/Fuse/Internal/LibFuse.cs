@@ -113,5 +113,6 @@ internal unsafe struct FuseOperations
     public delegate* unmanaged[Cdecl]<byte*, void*, delegate* unmanaged[Cdecl]<void*, byte*, FuseFileStat*, long, int, int>, long, FuseFileInfo*, int, int> ReadDir;
     public nint ReleaseDir, FSyncDir;
     public delegate* unmanaged[Cdecl]<FuseConnInfo*, FuseConfig*, nint> Init;
-    public nint Destroy, Access, Create, Lock, UTimeNs, BMap, IoCtl, Poll, WriteBuf, ReadBuf, FLock, FAllocate, CopyFileRange, LSeek;
+    public nint Destroy, Access, Create, Lock, UTimeNs, BMap, IoCtl, Poll, WriteBuf, ReadBuf, FLock, FAllocate, CopyFileRange;
+    public delegate* unmanaged[Cdecl]<byte*, long, int, FuseFileInfo*, long> LSeek;
 }
