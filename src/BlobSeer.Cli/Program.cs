@@ -19,6 +19,8 @@ internal static class Program
 
         try
         {
+            Connection.LoadSecret(parseResult, SecretFile);
+
             // Our own signal handling (ShutdownSignal), our own error printing (ErrorReport).
             var configuration = new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
             return await parseResult.InvokeAsync(configuration, shutdown.Token);
@@ -29,10 +31,13 @@ internal static class Program
         }
     }
 
+    private static Option<string?> SecretFile { get; set; } = null!;
+
     /// <summary>Every verb of the CLI.</summary>
     internal static RootCommand CreateRoot()
     {
         var cluster = Connection.CreateClusterOption();
+        SecretFile = Connection.CreateSecretFileOption();
         var root = new RootCommand(
             """
             BlobSeer: a distributed, versioned BLOB store. Every write or append makes a new immutable version;
@@ -46,6 +51,7 @@ internal static class Program
             """)
         {
             cluster,
+            SecretFile,
             UpCommand.Create(cluster),
             ServeCommand.Create(cluster),
             BlobCommand.Create(cluster),

@@ -17,9 +17,17 @@ public sealed class BlobSeerClientOptions
     /// <summary>How long a write that depends on an earlier version waits for it to be published. Default 5 min.</summary>
     public TimeSpan DependencyTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>The cluster secret, for a cluster that requires one (every call carries it); null otherwise.</summary>
+    public string? Secret { get; init; }
+
     /// <summary>Throws InvalidArgument on bad values.</summary>
     public void Validate()
     {
+        if (Secret is not null)
+        {
+            ClusterSecret.Validate(Secret, "the client options");
+        }
+
         if (MaxParallelPages is < 1 or > 1024)
         {
             Throw.InvalidArgument($"MaxParallelPages {MaxParallelPages} is not between 1 and 1024");

@@ -12,6 +12,39 @@ internal static class Connection
 {
     public const string EnvironmentVariable = "BLOBSEER_CLUSTER";
 
+    /// <summary>Names the file of the cluster secret when <c>--secret-file</c> is not given.</summary>
+    public const string SecretEnvironmentVariable = "BLOBSEER_SECRET_FILE";
+
+    /// <summary>The cluster secret of this invocation (from <c>--secret-file</c> or BLOBSEER_SECRET_FILE), or null.</summary>
+    public static string? Secret { get; private set; }
+
+    /// <summary>The global <c>--secret-file</c> option (recursive).</summary>
+    public static Option<string?> CreateSecretFileOption() => new("--secret-file")
+    {
+        Description = $"File holding the cluster secret: a server requires it of every call, a client sends it [default: ${SecretEnvironmentVariable}; none]",
+        HelpName = "file",
+        Recursive = true,
+    };
+
+    /// <summary>Reads the secret named by the option or the variable, once per invocation.</summary>
+    public static void LoadSecret(ParseResult parseResult, Option<string?> option)
+    {
+        var path = parseResult.GetValue(option) ?? Environment.GetEnvironmentVariable(SecretEnvironmentVariable);
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            return;
+        }
+
+        try
+        {
+            Secret = ClusterSecret.Load(path.Trim());
+        }
+        catch (BlobSeerException e)
+        {
+            throw new CliException(e.Code == ErrorCode.NotFound ? ExitCodes.NotFound : ExitCodes.Usage, e.Message, e);
+        }
+    }
+
     /// <summary>The global <c>--cluster</c> option (recursive: every verb sees it).</summary>
     public static Option<string?> CreateClusterOption() => new("--cluster", "-c")
     {
@@ -45,7 +78,12 @@ internal static class Connection
     {
         try
         {
-            return await BlobSeerClient.ConnectAsync(endpoint, null, ct);
+            return await BlobSeerClient.ConnectAsync(endpoint, Secret is null ? null : new BlobSeerClientOptions { Secret = Secret }, ct);
+        }
+        catch (BlobSeerException e) when (e.Code is ErrorCode.Unauthenticated)
+        {
+            throw new CliException(ExitCodes.Error,
+                $"the cluster at {endpoint} refused the call: {(Secret is null ? "it requires its secret (--secret-file FILE or $" + SecretEnvironmentVariable + ")" : "the secret given is not its secret")}", e);
         }
         catch (BlobSeerException e) when (e.Code is ErrorCode.Unavailable or ErrorCode.DeadlineExceeded)
         {

@@ -162,14 +162,17 @@ internal static class ServeCommand
         using var directoryLock = DirectoryLock.Acquire(plan.Directory, $"'blobseer serve' ({Name(plan.Role)})");
         using var loggers = Logging.Create(verbose);
         var config = plan.Config;
+
+        // --secret-file (or its variable) wins over the configuration's secretFile.
+        var secret = Connection.Secret ?? (config.SecretFile is { } file ? Core.ClusterSecret.Load(file) : null);
         var host = plan.Role switch
         {
             Role.VersionManager => await RoleHost.StartVersionManagerAsync(plan.Directory, plan.Host, plan.Port, () => Map(config),
-                config.DefaultPageSize, config.DefaultReplication, loggers, ct),
-            Role.ProviderManager => await RoleHost.StartProviderManagerAsync(plan.Directory, plan.Host, plan.Port, loggers, ct),
-            Role.Metadata => await RoleHost.StartMetadataAsync(plan.Directory, plan.Host, plan.Port, loggers, ct),
+                config.DefaultPageSize, config.DefaultReplication, loggers, ct, secret),
+            Role.ProviderManager => await RoleHost.StartProviderManagerAsync(plan.Directory, plan.Host, plan.Port, loggers, ct, secret),
+            Role.Metadata => await RoleHost.StartMetadataAsync(plan.Directory, plan.Host, plan.Port, loggers, ct, secret),
             _ => await RoleHost.StartDataAsync(plan.Directory, plan.Host, plan.Port, plan.Advertise, config.ProviderManager,
-                config.DataCapacityBytes, loggers, ct, plan.PagePort),
+                config.DataCapacityBytes, loggers, ct, plan.PagePort, secret),
         };
         await using (host)
         {

@@ -73,6 +73,7 @@ internal static class UpCommand
                 MetadataProviders = parseResult.GetValue(metadata),
                 DataProviders = parseResult.GetValue(dataProviders),
                 DefaultReplication = parseResult.GetValue(replication),
+                Secret = Connection.Secret,
             };
             if (options.Port is < 1 or > 65535 - 16)
             {

@@ -64,7 +64,7 @@ internal sealed class Cluster : IDisposable
         }
     }
 
-    private RpcChannel Channel(string endpoint) => _channels.GetOrAdd(endpoint, e => new RpcChannel(e));
+    private RpcChannel Channel(string endpoint) => _channels.GetOrAdd(endpoint, e => new RpcChannel(e, new RpcChannelOptions { Secret = Options.Secret }));
 
     /// <summary>The clients of data provider <paramref name="id"/>.</summary>
     public async ValueTask<DataProviderHandle> DataProviderAsync(uint id, CancellationToken cancellationToken)
@@ -82,7 +82,7 @@ internal sealed class Cluster : IDisposable
                 var list = await ProviderManager.ListProvidersAsync(new Empty(), cancellationToken).ConfigureAwait(false);
                 foreach (var p in list.Providers)
                 {
-                    var pages = string.IsNullOrEmpty(p.PageEndpoint) ? null : _pages.GetOrAdd(p.PageEndpoint, e => new PageTransportClient(e));
+                    var pages = string.IsNullOrEmpty(p.PageEndpoint) ? null : _pages.GetOrAdd(p.PageEndpoint, e => new PageTransportClient(e, Options.Secret));
                     _data[p.Id] = new DataProviderHandle(new DataProviderClient(Channel(p.Endpoint)), pages);
                 }
 

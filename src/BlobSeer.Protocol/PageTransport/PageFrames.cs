@@ -36,6 +36,9 @@ public static class PageFrames
         Put = 1,
         /// <summary>Read a byte range of a page.</summary>
         Get = 2,
+
+        /// <summary>The first request of a connection to a provider with a cluster secret: the secret follows (Length bytes).</summary>
+        Hello = 3,
     }
 
     /// <summary>A decoded request header.</summary>
@@ -65,7 +68,7 @@ public static class PageFrames
     public static Request ReadRequest(ReadOnlyMemory<byte> header)
     {
         var span = header.Span;
-        if (BinaryPrimitives.ReadUInt32LittleEndian(span) != Magic || span[4] is not ((byte)Op.Put or (byte)Op.Get))
+        if (BinaryPrimitives.ReadUInt32LittleEndian(span) != Magic || span[4] is not ((byte)Op.Put or (byte)Op.Get or (byte)Op.Hello))
         {
             Throw.InvalidArgument("not a page transport request (bad magic or operation)");
         }

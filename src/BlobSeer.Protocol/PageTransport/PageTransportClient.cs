@@ -11,7 +11,7 @@ namespace BlobSeer.Protocol.PageTransport;
 /// connections, each carrying one request at a time, so parallel page transfers use parallel
 /// connections. A connection that fails mid-request is dropped, never reused.
 /// </summary>
-public sealed class PageTransportClient(string endpoint) : IDisposable
+public sealed class PageTransportClient(string endpoint, string? secret = null) : IDisposable
 {
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
     private readonly ConcurrentBag<Connection> _idle = [];
@@ -148,7 +148,13 @@ public sealed class PageTransportClient(string endpoint) : IDisposable
         try
         {
             await socket.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
-            return new Connection(socket);
+            var connection = new Connection(socket);
+            if (secret is not null)
+            {
+                await HelloAsync(connection, secret, timeout.Token).ConfigureAwait(false);
+            }
+
+            return connection;
         }
         catch (Exception e) when (e is SocketException || (e is OperationCanceledException && !ct.IsCancellationRequested))
         {
@@ -159,6 +165,23 @@ public sealed class PageTransportClient(string endpoint) : IDisposable
         {
             socket.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Presents the cluster secret; a provider that refuses it answers Unauthenticated and closes.</summary>
+    private async ValueTask HelloAsync(Connection c, string clusterSecret, CancellationToken ct)
+    {
+        var bytes = Encoding.ASCII.GetBytes(clusterSecret);
+        PageFrames.WriteRequest(c.Header, PageFrames.Op.Hello, new byte[16], 0, (uint)bytes.Length);
+        await c.Stream.WriteAsync(c.Header.AsMemory(0, PageFrames.RequestBytes), ct).ConfigureAwait(false);
+        await c.Stream.WriteAsync(bytes, ct).ConfigureAwait(false);
+        var (status, _, payload) = await ReadResponseAsync(c, ct).ConfigureAwait(false);
+        if (status != ErrorCode.Ok)
+        {
+            // The provider closes the connection after a refusal: read its reason, never pool it.
+            var message = new byte[Math.Min(payload, PageFrames.MaxMessageBytes)];
+            await c.Stream.ReadAtLeastAsync(message, message.Length, throwOnEndOfStream: false, ct).ConfigureAwait(false);
+            throw new BlobSeerException(status, $"data provider at {endpoint}: {Encoding.UTF8.GetString(message)}");
         }
     }
 

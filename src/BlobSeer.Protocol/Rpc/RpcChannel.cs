@@ -23,6 +23,7 @@ public sealed class RpcChannel : IDisposable
     private readonly HttpMessageInvoker _invoker;
     private readonly Uri _baseUri;
     private readonly int _maxMessageBytes;
+    private readonly string? _authorization;
 
     // Paths are a small fixed set; caching their Uri saves a parse per call.
     private readonly ConcurrentDictionary<string, Uri> _uris = new(StringComparer.Ordinal);
@@ -45,6 +46,7 @@ public sealed class RpcChannel : IDisposable
         _baseUri = new Uri(uri.GetLeftPart(UriPartial.Authority));
         Endpoint = _baseUri.Authority;
         _maxMessageBytes = options.MaxMessageBytes;
+        _authorization = options.Secret is { } secret ? ClusterSecret.BearerValue(secret) : null;
 
         var handler = new SocketsHttpHandler
         {
@@ -159,6 +161,10 @@ public sealed class RpcChannel : IDisposable
             Content = content,
         };
         request.Headers.TryAddWithoutValidation("te", "trailers");
+        if (_authorization is not null)
+        {
+            request.Headers.TryAddWithoutValidation("authorization", _authorization);
+        }
 
         HttpResponseMessage response = await _invoker.SendAsync(request, cancellationToken).ConfigureAwait(false);
         try

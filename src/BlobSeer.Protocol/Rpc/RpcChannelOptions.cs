@@ -6,6 +6,9 @@ public sealed class RpcChannelOptions
     /// <summary>Largest request or response message, in bytes. Default <see cref="GrpcFraming.MaxMessageBytes"/> (64 MiB).</summary>
     public int MaxMessageBytes { get; set; } = GrpcFraming.MaxMessageBytes;
 
+    /// <summary>The cluster secret sent with every call (<c>authorization: Bearer …</c>); null for a cluster without one.</summary>
+    public string? Secret { get; set; }
+
     /// <summary>
     /// How long to wait for a TCP connection before the call fails with Unavailable. Default 5 s:
     /// long enough for a loaded host, short enough that a client fails over to a replica quickly.

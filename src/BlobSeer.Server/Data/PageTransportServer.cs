@@ -18,12 +18,14 @@ public sealed class PageTransportServer : IAsyncDisposable
     private readonly Socket _listener;
     private readonly DataProviderService _provider;
     private readonly ILogger _logger;
+    private readonly string? _secret;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accept;
     private readonly HashSet<Socket> _connections = [];
 
-    private PageTransportServer(Socket listener, DataProviderService provider, ILogger logger)
+    private PageTransportServer(Socket listener, DataProviderService provider, ILogger logger, string? secret)
     {
+        _secret = secret;
         _listener = listener;
         _provider = provider;
         _logger = logger;
@@ -37,7 +39,7 @@ public sealed class PageTransportServer : IAsyncDisposable
     public int Port { get; private init; }
 
     /// <summary>Listens on <paramref name="host"/>:<paramref name="port"/> (0 picks a free port).</summary>
-    public static PageTransportServer Start(string host, int port, DataProviderService provider, ILogger logger)
+    public static PageTransportServer Start(string host, int port, DataProviderService provider, ILogger logger, string? secret = null)
     {
         var address = host == "localhost" ? IPAddress.Loopback : IPAddress.Parse(host);
         var listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -53,7 +55,7 @@ public sealed class PageTransportServer : IAsyncDisposable
         }
 
         var bound = ((IPEndPoint)listener.LocalEndPoint!).Port;
-        return new PageTransportServer(listener, provider, logger) { Port = bound, Endpoint = $"{host}:{bound}" };
+        return new PageTransportServer(listener, provider, logger, secret) { Port = bound, Endpoint = $"{host}:{bound}" };
     }
 
     private async Task AcceptLoopAsync()
@@ -84,6 +86,44 @@ public sealed class PageTransportServer : IAsyncDisposable
         }
     }
 
+    private async Task<bool> HelloAsync(NetworkStream stream, PageFrames.Request request, byte[] response)
+    {
+        var ok = false;
+        if (request.Op == PageFrames.Op.Hello && request.Length <= ClusterSecret.MaxLength)
+        {
+            var presented = new byte[request.Length];
+            await stream.ReadExactlyAsync(presented, _stop.Token).ConfigureAwait(false);
+            ok = _secret is null || ClusterSecret.Matches(_secret, presented);
+        }
+        else if (request.Op == PageFrames.Op.Put && request.Length <= PageGeometry.MaxPageSize)
+        {
+            // Drain the page an unauthenticated client is sending, so that it reads the refusal
+            // instead of a reset connection; the bytes go nowhere.
+            var sink = new byte[64 << 10];
+            for (long left = request.Length; left > 0;)
+            {
+                var n = await stream.ReadAsync(sink.AsMemory(0, (int)Math.Min(sink.Length, left)), _stop.Token).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    return false;
+                }
+
+                left -= n;
+            }
+        }
+
+        if (ok)
+        {
+            PageFrames.WriteResponse(response, ErrorCode.Ok, 0, 0);
+            await stream.WriteAsync(response.AsMemory(0, PageFrames.ResponseBytes), _stop.Token).ConfigureAwait(false);
+            return true;
+        }
+
+        await SendErrorAsync(stream, response, new BlobSeerException(ErrorCode.Unauthenticated,
+            "page transport refused: the connection did not present this cluster's secret")).ConfigureAwait(false);
+        return false;
+    }
+
     private async Task ServeAsync(Socket socket)
     {
         var header = new byte[PageFrames.RequestBytes];
@@ -91,6 +131,7 @@ public sealed class PageTransportServer : IAsyncDisposable
         using var stream = new NetworkStream(socket, ownsSocket: true);
         try
         {
+            var authenticated = _secret is null;
             while (!_stop.IsCancellationRequested)
             {
                 if (await stream.ReadAtLeastAsync(header, PageFrames.RequestBytes, throwOnEndOfStream: false, _stop.Token).ConfigureAwait(false) < PageFrames.RequestBytes)
@@ -107,6 +148,18 @@ public sealed class PageTransportServer : IAsyncDisposable
                 {
                     await SendErrorAsync(stream, response, e).ConfigureAwait(false);
                     return;
+                }
+
+                if (request.Op == PageFrames.Op.Hello || !authenticated)
+                {
+                    // The first request must present the cluster secret; anything else is refused and the connection closed.
+                    if (!await HelloAsync(stream, request, response).ConfigureAwait(false))
+                    {
+                        return;
+                    }
+
+                    authenticated = true;
+                    continue;
                 }
 
                 if (request.Op == PageFrames.Op.Put)

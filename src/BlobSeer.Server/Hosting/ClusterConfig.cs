@@ -31,6 +31,12 @@ public sealed class ClusterConfig
     /// <summary>Capacity a data provider offers; 0 = its file system's size.</summary>
     public long DataCapacityBytes { get; set; }
 
+    /// <summary>
+    /// A file holding the cluster secret that every call must carry (see <see cref="ClusterSecret"/>);
+    /// null for a cluster that accepts every caller. Relative paths are relative to the working directory.
+    /// </summary>
+    public string? SecretFile { get; set; }
+
     private static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,

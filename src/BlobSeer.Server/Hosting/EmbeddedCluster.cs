@@ -32,6 +32,9 @@ public sealed class EmbeddedClusterOptions
 
     /// <summary>Replication of blobs created without one.</summary>
     public int DefaultReplication { get; init; } = 1;
+
+    /// <summary>The cluster secret every call must carry (see <see cref="Core.ClusterSecret"/>); null accepts every caller.</summary>
+    public string? Secret { get; init; }
 }
 
 /// <summary>
@@ -93,21 +96,21 @@ public sealed class EmbeddedCluster : IAsyncDisposable
         Directory.CreateDirectory(root);
         for (var i = 0; i < Options.MetadataProviders; i++)
         {
-            var m = await RoleHost.StartMetadataAsync(Path.Combine(root, $"metadata-{i}"), Options.Host, PortOf(2 + i), loggers, ct).ConfigureAwait(false);
+            var m = await RoleHost.StartMetadataAsync(Path.Combine(root, $"metadata-{i}"), Options.Host, PortOf(2 + i), loggers, ct, Options.Secret).ConfigureAwait(false);
             Metadata.Add(m);
             _roles.Add(m);
         }
 
-        ProviderManager = await RoleHost.StartProviderManagerAsync(Path.Combine(root, "provider-manager"), Options.Host, PortOf(1), loggers, ct).ConfigureAwait(false);
+        ProviderManager = await RoleHost.StartProviderManagerAsync(Path.Combine(root, "provider-manager"), Options.Host, PortOf(1), loggers, ct, Options.Secret).ConfigureAwait(false);
         _roles.Add(ProviderManager);
         VersionManager = await RoleHost.StartVersionManagerAsync(Path.Combine(root, "version-manager"), Options.Host, PortOf(0), ClusterMap,
-            Options.DefaultPageSize, Options.DefaultReplication, loggers, ct).ConfigureAwait(false);
+            Options.DefaultPageSize, Options.DefaultReplication, loggers, ct, Options.Secret).ConfigureAwait(false);
         _roles.Add(VersionManager);
         var starts = new List<Task<RoleHost>>();
         for (var i = 0; i < Options.DataProviders; i++)
         {
             starts.Add(RoleHost.StartDataAsync(Path.Combine(root, $"data-{i}"), Options.Host, PortOf(2 + Options.MetadataProviders + i), null,
-                ProviderManager.Endpoint, Options.DataCapacityBytes, loggers, ct));
+                ProviderManager.Endpoint, Options.DataCapacityBytes, loggers, ct, secret: Options.Secret));
         }
 
         foreach (var s in starts)

@@ -19,10 +19,10 @@ internal sealed class ProviderRegistration : IAsyncDisposable
     private readonly string _pageEndpoint;
     private readonly TaskCompletionSource _registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public ProviderRegistration(DataProviderService provider, string advertisedEndpoint, string pageEndpoint, string providerManager, string idFile, ILogger logger)
+    public ProviderRegistration(DataProviderService provider, string advertisedEndpoint, string pageEndpoint, string providerManager, string idFile, ILogger logger, string? secret = null)
     {
         _pageEndpoint = pageEndpoint;
-        _loop = Task.Run(() => RunAsync(provider, advertisedEndpoint, providerManager, idFile, logger, _stop.Token));
+        _loop = Task.Run(() => RunAsync(provider, advertisedEndpoint, providerManager, idFile, logger, secret, _stop.Token));
     }
 
     /// <summary>Completes after the first successful registration.</summary>
@@ -30,9 +30,9 @@ internal sealed class ProviderRegistration : IAsyncDisposable
 
     public uint Id { get; private set; }
 
-    private async Task RunAsync(DataProviderService provider, string endpoint, string providerManager, string idFile, ILogger logger, CancellationToken ct)
+    private async Task RunAsync(DataProviderService provider, string endpoint, string providerManager, string idFile, ILogger logger, string? secret, CancellationToken ct)
     {
-        using var channel = new RpcChannel(providerManager);
+        using var channel = new RpcChannel(providerManager, new RpcChannelOptions { Secret = secret });
         var pm = new ProviderManagerClient(channel);
         Id = File.Exists(idFile) && uint.TryParse(File.ReadAllText(idFile).Trim(), CultureInfo.InvariantCulture, out var saved) ? saved : 0;
         var interval = TimeSpan.FromSeconds(1);

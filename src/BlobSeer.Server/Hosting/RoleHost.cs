@@ -53,14 +53,16 @@ public sealed class RoleHost : IAsyncDisposable
     /// <summary>The bulk page transport, when this is a data provider.</summary>
     public PageTransportServer? PageTransport { get; private set; }
 
+    private string? _secret;
+
     /// <summary>The metadata provider, when this is one.</summary>
     public MetadataProviderService? Metadata { get; private set; }
 
     /// <summary>Starts a version manager whose cluster map is <paramref name="clusterMap"/>.</summary>
     public static async Task<RoleHost> StartVersionManagerAsync(string directory, string host, int port, Func<ClusterMap> clusterMap,
-        int defaultPageSize, int defaultReplication, ILoggerFactory? loggers, CancellationToken ct)
+        int defaultPageSize, int defaultReplication, ILoggerFactory? loggers, CancellationToken ct, string? secret = null)
     {
-        var h = new RoleHost(Role.VersionManager, directory);
+        var h = new RoleHost(Role.VersionManager, directory) { _secret = secret };
         var service = new VersionManagerService(new VersionManagerOptions
         {
             Directory = directory,
@@ -79,18 +81,20 @@ public sealed class RoleHost : IAsyncDisposable
     }
 
     /// <summary>Starts a provider manager.</summary>
-    public static async Task<RoleHost> StartProviderManagerAsync(string directory, string host, int port, ILoggerFactory? loggers, CancellationToken ct)
+    public static async Task<RoleHost> StartProviderManagerAsync(string directory, string host, int port, ILoggerFactory? loggers, CancellationToken ct,
+        string? secret = null)
     {
-        var h = new RoleHost(Role.ProviderManager, directory);
+        var h = new RoleHost(Role.ProviderManager, directory) { _secret = secret };
         var service = new ProviderManagerService(new ProviderManagerOptions { Directory = directory });
         await h.ListenAsync(host, port, r => r.Map(service), loggers, ct).ConfigureAwait(false);
         return h;
     }
 
     /// <summary>Starts a metadata provider.</summary>
-    public static async Task<RoleHost> StartMetadataAsync(string directory, string host, int port, ILoggerFactory? loggers, CancellationToken ct)
+    public static async Task<RoleHost> StartMetadataAsync(string directory, string host, int port, ILoggerFactory? loggers, CancellationToken ct,
+        string? secret = null)
     {
-        var h = new RoleHost(Role.Metadata, directory);
+        var h = new RoleHost(Role.Metadata, directory) { _secret = secret };
         var service = new MetadataProviderService(directory);
         h._owned.Add(service);
         h.Metadata = service;
@@ -110,21 +114,22 @@ public sealed class RoleHost : IAsyncDisposable
     /// <param name="loggers">Logging.</param>
     /// <param name="ct">Cancels start-up.</param>
     /// <param name="pagePort">Port of the bulk page transport; 0 picks a free one (it is advertised on registration).</param>
+    /// <param name="secret">The cluster secret its listeners require and its calls carry; null for none.</param>
     public static async Task<RoleHost> StartDataAsync(string directory, string host, int port, string? advertise, string providerManager,
-        long capacityBytes, ILoggerFactory? loggers, CancellationToken ct, int pagePort = 0)
+        long capacityBytes, ILoggerFactory? loggers, CancellationToken ct, int pagePort = 0, string? secret = null)
     {
-        var h = new RoleHost(Role.Data, directory);
+        var h = new RoleHost(Role.Data, directory) { _secret = secret };
         var store = PageStore.Open(new PageStoreOptions { Directory = Path.Combine(directory, "pages"), CapacityBytes = capacityBytes });
         var service = new DataProviderService(store);
         h._owned.Add(service);
         h.DataProvider = service;
         await h.ListenAsync(host, port, r => r.Map(service), loggers, ct).ConfigureAwait(false);
-        var pages = PageTransportServer.Start(host, pagePort, service, Logger(loggers));
+        var pages = PageTransportServer.Start(host, pagePort, service, Logger(loggers), secret);
         h._owned.Insert(0, pages);
         h.PageTransport = pages;
         var advertised = $"{advertise ?? host}:{h.Server.Port}";
         var registration = new ProviderRegistration(service, advertised, $"{advertise ?? host}:{pages.Port}", providerManager,
-            Path.Combine(directory, "provider.id"), Logger(loggers));
+            Path.Combine(directory, "provider.id"), Logger(loggers), secret);
         h._owned.Insert(0, registration);
         await registration.Registered.WaitAsync(TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
         return h;
@@ -132,7 +137,7 @@ public sealed class RoleHost : IAsyncDisposable
 
     private async Task ListenAsync(string host, int port, Action<RpcRouter> configure, ILoggerFactory? loggers, CancellationToken ct)
     {
-        Server = await RpcServer.StartAsync(new RpcServerOptions { Host = host, Port = port }, configure, loggers, ct).ConfigureAwait(false);
+        Server = await RpcServer.StartAsync(new RpcServerOptions { Host = host, Port = port, Secret = _secret }, configure, loggers, ct).ConfigureAwait(false);
         Log.RoleStarted(Logger(loggers), Role.ToString(), Server.Endpoint, Directory);
     }
 

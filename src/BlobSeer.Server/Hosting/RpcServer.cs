@@ -29,6 +29,9 @@ public sealed class RpcServerOptions
     /// <summary>Largest request or response message, in bytes. Default <see cref="GrpcFraming.MaxMessageBytes"/> (64 MiB).</summary>
     public int MaxMessageBytes { get; set; } = GrpcFraming.MaxMessageBytes;
 
+    /// <summary>The cluster secret every call must carry (<c>authorization: Bearer …</c>); null accepts every call.</summary>
+    public string? Secret { get; set; }
+
     /// <summary>Throws <see cref="BlobSeerException"/> (InvalidArgument) for a value out of its range.</summary>
     public void Validate()
     {
@@ -72,12 +75,13 @@ public sealed partial class RpcServer : IAsyncDisposable
     private readonly IHost _host;
     private readonly RpcRouter _router;
     private readonly int _maxMessageBytes;
+    private readonly string? _secret;
     private readonly ILogger _logger;
     private int _stopped;
 
-    private RpcServer(Func<RpcServer, IHost> build, RpcRouter router, int maxMessageBytes, ILogger logger)
+    private RpcServer(Func<RpcServer, IHost> build, RpcRouter router, int maxMessageBytes, string? secret, ILogger logger)
     {
-        (_router, _maxMessageBytes, _logger) = (router, maxMessageBytes, logger);
+        (_router, _maxMessageBytes, _secret, _logger) = (router, maxMessageBytes, secret, logger);
         _host = build(this);
     }
 
@@ -104,7 +108,7 @@ public sealed partial class RpcServer : IAsyncDisposable
 
         loggerFactory ??= NullLoggerFactory.Instance;
         var server = new RpcServer(
-            self => BuildHost(options, loggerFactory, self.ProcessAsync), router, options.MaxMessageBytes, loggerFactory.CreateLogger<RpcServer>());
+            self => BuildHost(options, loggerFactory, self.ProcessAsync), router, options.MaxMessageBytes, options.Secret, loggerFactory.CreateLogger<RpcServer>());
         try
         {
             await server._host.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -229,6 +233,12 @@ public sealed partial class RpcServer : IAsyncDisposable
         }
 
         response.ContentType = GrpcFraming.ContentType;
+        if (_secret is { } secret && !Authorized(request, secret))
+        {
+            SetStatus(response, ErrorCode.Unauthenticated, $"call to {path} refused: it does not carry this cluster's secret");
+            return;
+        }
+
         if (!_router.TryGetMethod(path, out RpcMethod? method))
         {
             SetStatus(response, ErrorCode.Unimplemented, $"unknown method {path}");
@@ -248,6 +258,14 @@ public sealed partial class RpcServer : IAsyncDisposable
         {
             Fail(response, path, ex, aborted);
         }
+    }
+
+    private static bool Authorized(HttpRequest request, string secret)
+    {
+        string? presented = request.Headers.Authorization;
+        const string Scheme = "Bearer ";
+        return presented is not null && presented.StartsWith(Scheme, StringComparison.Ordinal)
+            && ClusterSecret.Matches(secret, System.Text.Encoding.ASCII.GetBytes(presented[Scheme.Length..]));
     }
 
     /// <summary>

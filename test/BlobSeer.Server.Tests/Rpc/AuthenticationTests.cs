@@ -1,0 +1,89 @@
+using BlobSeer.Core;
+using BlobSeer.Protocol.Messages;
+using BlobSeer.Protocol.PageTransport;
+using BlobSeer.Protocol.Rpc;
+using BlobSeer.Server.Data;
+using BlobSeer.Server.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace BlobSeer.Server.Tests.Rpc;
+
+/// <summary>The cluster secret on both wires: gRPC calls and the page transport refuse callers without it.</summary>
+public sealed partial class RpcTests
+{
+    private const string Secret = "0123456789abcdef-cluster-secret";
+
+    [Fact]
+    public async Task A_server_with_a_secret_refuses_calls_without_it_or_with_another_and_answers_the_right_one()
+    {
+        await using RpcServer server = await StartAsync(router => router.Map(new FakeVersionManager()), new RpcServerOptions { Secret = Secret });
+
+        foreach (var secret in new string?[] { null, "0123456789abcdef-wrong-secret!!", Secret + "x" })
+        {
+            using var channel = new RpcChannel(server.Endpoint, new RpcChannelOptions { Secret = secret });
+            var error = await Should.ThrowAsync<BlobSeerException>(() => new VersionManagerClient(channel).CreateBlobAsync(new CreateBlobRequest { Name = "x" }, Ct).AsTask());
+            error.Code.ShouldBe(ErrorCode.Unauthenticated, $"secret {secret ?? "(none)"}");
+            error.Message.ShouldContain("secret");
+        }
+
+        using var good = new RpcChannel(server.Endpoint, new RpcChannelOptions { Secret = Secret });
+        (await new VersionManagerClient(good).CreateBlobAsync(new CreateBlobRequest { Name = "disk" }, Ct)).Name.ShouldBe("disk");
+
+        // A raw caller with no header at all gets the status too, not a crash.
+        var raw = await RawCallAsync(server.Endpoint, ServicePaths.VersionManager.GetBlob, [0, 0, 0, 0, 0]);
+        raw.Status.ShouldBe(((int)ErrorCode.Unauthenticated).ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    public async Task The_page_transport_with_a_secret_serves_only_connections_that_present_it()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "blobseer-auth-" + Guid.NewGuid().ToString("N"));
+        await using var provider = new DataProviderService(PageStore.Open(new PageStoreOptions { Directory = directory }));
+        await using var server = PageTransportServer.Start("127.0.0.1", 0, provider, NullLogger.Instance, Secret);
+        try
+        {
+            var id = Enumerable.Range(1, 16).Select(i => (byte)i).ToArray();
+            var data = RandomBytes(4096);
+            foreach (var secret in new string?[] { null, "0123456789abcdef-wrong-secret!!" })
+            {
+                using var refused = new PageTransportClient(server.Endpoint, secret);
+                (await Should.ThrowAsync<BlobSeerException>(async () => await refused.PutAsync(id, data, Crc32C.Compute(data), Ct)))
+                    .Code.ShouldBe(ErrorCode.Unauthenticated, $"secret {secret ?? "(none)"}");
+            }
+
+            using var client = new PageTransportClient(server.Endpoint, Secret);
+            await client.PutAsync(id, data, Crc32C.Compute(data), Ct);
+            var back = new byte[4096];
+            (await client.GetIntoAsync(id, 0, back, Ct)).ShouldBe(4096);
+            back.ShouldBe(data);
+
+            // Nothing a refused caller sent was stored.
+            using var noSecret = new PageTransportClient(server.Endpoint);
+            (await Should.ThrowAsync<BlobSeerException>(async () => await noSecret.GetIntoAsync(id, 0, back, Ct))).Code.ShouldBe(ErrorCode.Unauthenticated);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_secret_must_be_long_printable_and_read_from_its_file()
+    {
+        Should.Throw<BlobSeerException>(() => ClusterSecret.Validate("short", "test")).Code.ShouldBe(ErrorCode.InvalidArgument);
+        Should.Throw<BlobSeerException>(() => ClusterSecret.Validate("has a space in it, long enough", "test")).Code.ShouldBe(ErrorCode.InvalidArgument);
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, Secret + "\n");
+            ClusterSecret.Load(file).ShouldBe(Secret);
+            ClusterSecret.Generate().Length.ShouldBe(64);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+
+        Should.Throw<BlobSeerException>(() => ClusterSecret.Load(file)).Code.ShouldBe(ErrorCode.NotFound);
+    }
+}
