@@ -162,7 +162,7 @@ internal sealed class WriteOperation
 
             await Task.WhenAll(uploads).ConfigureAwait(false);
         }
-        catch
+        catch (Exception caught)
         {
             await failed.CancelAsync().ConfigureAwait(false);
             try
@@ -171,7 +171,15 @@ internal sealed class WriteOperation
             }
             catch (Exception) when (uploads.Count > 0)
             {
-                // The first failure is the one reported below.
+                // The first real failure is the one reported below.
+            }
+
+            // The loop may have been waiting for a slot when a page failed and cancelled the rest:
+            // report that page's failure, not the cancellation it caused.
+            var cause = uploads.Where(t => t.IsFaulted).Select(t => t.Exception!.InnerException).FirstOrDefault(e => e is not OperationCanceledException);
+            if (caught is OperationCanceledException && !ct.IsCancellationRequested && cause is not null)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(cause).Throw();
             }
 
             throw;
@@ -192,15 +200,16 @@ internal sealed class WriteOperation
             var crc = Crc32C.Compute(data.Span);
             var pageId = new byte[16];
             RandomNumberGenerator.Fill(pageId);
-            var puts = new Task[providers.Ids.Count];
+            var used = new HashSet<uint>(providers.Ids);
+            var puts = new Task<uint>[providers.Ids.Count];
             for (var i = 0; i < puts.Length; i++)
             {
-                puts[i] = PutAsync(providers.Ids[i], pageId, data, crc, failed.Token);
+                puts[i] = PutElsewhereIfNeededAsync(providers.Ids[i], used, pageId, data, crc, failed.Token);
             }
 
-            await Task.WhenAll(puts).ConfigureAwait(false);
+            var placed = await Task.WhenAll(puts).ConfigureAwait(false);
             var descriptor = new PageDescriptor { PageId = UnsafeByteOperations.UnsafeWrap(pageId), Length = (uint)storedLength, Crc32C = crc };
-            descriptor.Providers.AddRange(providers.Ids);
+            descriptor.Providers.AddRange(placed);
             lock (_stored)
             {
                 _stored[page] = descriptor;
@@ -218,10 +227,61 @@ internal sealed class WriteOperation
         }
     }
 
-    private async Task PutAsync(uint providerId, byte[] pageId, ReadOnlyMemory<byte> data, uint crc, CancellationToken ct)
+    /// <summary>
+    /// Puts one replica; a provider that is full (ResourceExhausted) or unreachable (Unavailable)
+    /// is replaced by another the provider manager allocates, one no other replica of the page
+    /// uses. Returns the provider that holds the replica.
+    /// </summary>
+    private async Task<uint> PutElsewhereIfNeededAsync(uint providerId, HashSet<uint> used, byte[] pageId, ReadOnlyMemory<byte> data, uint crc, CancellationToken ct)
     {
-        var provider = await _cluster.DataProviderAsync(providerId, ct).ConfigureAwait(false);
-        await provider.PutPageAsync(pageId, data, crc, ct).ConfigureAwait(false);
+        const int MaxPlacements = 4;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var provider = await _cluster.DataProviderAsync(providerId, ct).ConfigureAwait(false);
+                await provider.PutPageAsync(pageId, data, crc, ct).ConfigureAwait(false);
+                return providerId;
+            }
+            catch (BlobSeerException e) when (e.Code is ErrorCode.ResourceExhausted or ErrorCode.Unavailable && attempt < MaxPlacements)
+            {
+                providerId = await ReplacementAsync(used, ct).ConfigureAwait(false) ?? throw new BlobSeerException(e.Code,
+                    $"{e.Message}; and no other data provider could take the page", e);
+            }
+        }
+    }
+
+    // Asks for as many providers as are used plus one: at least one of them is new (or none is left).
+    private async Task<uint?> ReplacementAsync(HashSet<uint> used, CancellationToken ct)
+    {
+        uint wanted;
+        lock (used)
+        {
+            wanted = (uint)used.Count + 1;
+        }
+
+        AllocateResponse response;
+        try
+        {
+            response = await _cluster.ProviderManager.AllocateAsync(new AllocateRequest { Pages = 1, Replication = wanted }, ct).ConfigureAwait(false);
+        }
+        catch (BlobSeerException e) when (e.Code == ErrorCode.Unavailable)
+        {
+            return null;
+        }
+
+        lock (used)
+        {
+            foreach (var id in response.Pages[0].Providers)
+            {
+                if (used.Add(id))
+                {
+                    return id;
+                }
+            }
+        }
+
+        return null;
     }
 
     // Fills the bytes of the page this version does not write with the page's previous content.

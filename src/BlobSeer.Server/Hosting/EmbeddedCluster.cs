@@ -33,6 +33,9 @@ public sealed class EmbeddedClusterOptions
     /// <summary>Replication of blobs created without one.</summary>
     public int DefaultReplication { get; init; } = 1;
 
+    /// <summary>Free space below which a data provider gets no new pages (see ProviderManagerOptions.ReserveBytes); null for its default, 64 MiB.</summary>
+    public long? ProviderReserveBytes { get; init; }
+
     /// <summary>The cluster secret every call must carry (see <see cref="Core.ClusterSecret"/>); null accepts every caller.</summary>
     public string? Secret { get; init; }
 }
@@ -101,7 +104,7 @@ public sealed class EmbeddedCluster : IAsyncDisposable
             _roles.Add(m);
         }
 
-        ProviderManager = await RoleHost.StartProviderManagerAsync(Path.Combine(root, "provider-manager"), Options.Host, PortOf(1), loggers, ct, Options.Secret).ConfigureAwait(false);
+        ProviderManager = await RoleHost.StartProviderManagerAsync(Path.Combine(root, "provider-manager"), Options.Host, PortOf(1), loggers, ct, Options.Secret, Options.ProviderReserveBytes).ConfigureAwait(false);
         _roles.Add(ProviderManager);
         VersionManager = await RoleHost.StartVersionManagerAsync(Path.Combine(root, "version-manager"), Options.Host, PortOf(0), ClusterMap,
             Options.DefaultPageSize, Options.DefaultReplication, loggers, ct, Options.Secret).ConfigureAwait(false);

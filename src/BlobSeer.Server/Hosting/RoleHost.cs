@@ -82,10 +82,11 @@ public sealed class RoleHost : IAsyncDisposable
 
     /// <summary>Starts a provider manager.</summary>
     public static async Task<RoleHost> StartProviderManagerAsync(string directory, string host, int port, ILoggerFactory? loggers, CancellationToken ct,
-        string? secret = null)
+        string? secret = null, long? reserveBytes = null)
     {
         var h = new RoleHost(Role.ProviderManager, directory) { _secret = secret };
-        var service = new ProviderManagerService(new ProviderManagerOptions { Directory = directory });
+        var options = new ProviderManagerOptions { Directory = directory };
+        var service = new ProviderManagerService(reserveBytes is { } reserve ? new ProviderManagerOptions { Directory = directory, ReserveBytes = reserve } : options);
         await h.ListenAsync(host, port, r => r.Map(service), loggers, ct).ConfigureAwait(false);
         return h;
     }
