@@ -24,17 +24,13 @@ internal sealed class NodeCache(Cluster cluster, int capacity) : INodeBatchSourc
         }
 
         // Fetch directly: the cache may be cleared between a prefetch and a lookup.
-        var request = new GetNodesRequest();
-        request.Keys.Add(key.ToWire());
-        var owner = cluster.Ring.OwnerOf(key);
-        var response = await cluster.Metadata[owner].GetNodesAsync(request, cancellationToken).ConfigureAwait(false);
-        if (response.Nodes.Count != 1 || response.Nodes[0].Key.ToCore() != key)
+        await FetchAsync([key], 0, cancellationToken).ConfigureAwait(false);
+        if (!_nodes.TryGetValue(key, out node))
         {
-            Throw.Internal($"metadata provider {cluster.Metadata[owner].Channel.Endpoint} answered the wrong node for {key}");
+            Throw.Internal($"tree node {key} was fetched but is not in the cache");
         }
 
-        Add(key, response.Nodes[0]);
-        return response.Nodes[0];
+        return node;
     }
 
     /// <summary>
@@ -72,71 +68,94 @@ internal sealed class NodeCache(Cluster cluster, int capacity) : INodeBatchSourc
 
     public async ValueTask PrefetchAsync(IReadOnlyList<CoreNodeKey> keys, CancellationToken cancellationToken)
     {
+        var missing = keys.Where(k => !_nodes.ContainsKey(k)).ToList();
+        if (missing.Count > 0)
+        {
+            await FetchAsync(missing, 0, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Fetches nodes from the replica at position <paramref name="replica"/> of each key's owners
+    /// (0: the owner). A member that is down, or does not hold a node, sends its batch on to each
+    /// key's next replica; only after every member was asked does the failure stand.
+    /// </summary>
+    private async Task FetchAsync(IReadOnlyList<CoreNodeKey> keys, int replica, CancellationToken cancellationToken)
+    {
         var groups = new Dictionary<int, List<CoreNodeKey>>();
         foreach (var key in keys)
         {
-            if (!_nodes.ContainsKey(key))
+            var member = cluster.Ring.OwnersOf(key, replica + 1)[^1];
+            if (!groups.TryGetValue(member, out var list))
             {
-                var owner = cluster.Ring.OwnerOf(key);
-                if (!groups.TryGetValue(owner, out var list))
-                {
-                    groups[owner] = list = [];
-                }
-
-                list.Add(key);
+                groups[member] = list = [];
             }
-        }
 
-        if (groups.Count == 0)
-        {
-            return;
+            list.Add(key);
         }
 
         var calls = new List<Task>();
-        foreach (var (owner, list) in groups)
+        foreach (var (member, list) in groups)
         {
             for (var i = 0; i < list.Count; i += BatchSize)
             {
-                var request = new GetNodesRequest();
-                foreach (var k in list.GetRange(i, Math.Min(BatchSize, list.Count - i)))
-                {
-                    request.Keys.Add(k.ToWire());
-                }
-
-                calls.Add(FetchAsync(owner, request, cancellationToken));
+                calls.Add(FetchFromAsync(member, list.GetRange(i, Math.Min(BatchSize, list.Count - i)), replica, cancellationToken));
             }
         }
 
         await Task.WhenAll(calls).ConfigureAwait(false);
     }
 
-    private async Task FetchAsync(int owner, GetNodesRequest request, CancellationToken cancellationToken)
+    private async Task FetchFromAsync(int member, List<CoreNodeKey> keys, int replica, CancellationToken cancellationToken)
     {
-        var response = await cluster.Metadata[owner].GetNodesAsync(request, cancellationToken).ConfigureAwait(false);
-        if (response.Nodes.Count != request.Keys.Count)
+        var request = new GetNodesRequest();
+        request.Keys.AddRange(keys.Select(k => k.ToWire()));
+        GetNodesResponse response;
+        try
         {
-            Throw.Internal($"metadata provider {cluster.Metadata[owner].Channel.Endpoint} answered {response.Nodes.Count} nodes for {request.Keys.Count} keys");
+            response = await cluster.Metadata[member].GetNodesAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (BlobSeerException e) when (e.Code is ErrorCode.Unavailable or ErrorCode.NotFound or ErrorCode.DeadlineExceeded
+            && replica + 1 < cluster.Ring.MemberCount)
+        {
+            await FetchAsync(keys, replica + 1, cancellationToken).ConfigureAwait(false);
+            return;
         }
 
-        foreach (var node in response.Nodes)
+        if (response.Nodes.Count != request.Keys.Count)
         {
-            Add(node.Key.ToCore(), node);
+            Throw.Internal($"metadata provider {cluster.Metadata[member].Channel.Endpoint} answered {response.Nodes.Count} nodes for {request.Keys.Count} keys");
+        }
+
+        for (var i = 0; i < keys.Count; i++)
+        {
+            if (response.Nodes[i].Key.ToCore() != keys[i])
+            {
+                Throw.Internal($"metadata provider {cluster.Metadata[member].Channel.Endpoint} answered the wrong node for {keys[i]}");
+            }
+
+            Add(keys[i], response.Nodes[i]);
         }
     }
 
-    /// <summary>Stores nodes durably on their ring members, in parallel batches, and caches them.</summary>
-    public async ValueTask PutAsync(IReadOnlyList<TreeNode> nodes, CancellationToken cancellationToken)
+    /// <summary>
+    /// Stores every node durably on <paramref name="replication"/> successive ring members (all
+    /// must acknowledge), in parallel batches, and caches them.
+    /// </summary>
+    public async ValueTask PutAsync(IReadOnlyList<TreeNode> nodes, int replication, CancellationToken cancellationToken)
     {
         var groups = new Dictionary<int, List<TreeNode>>();
         foreach (var node in nodes)
         {
-            var owner = cluster.Ring.OwnerOf(node.Key.ToCore());
-            if (!groups.TryGetValue(owner, out var list))
+            foreach (var owner in cluster.Ring.OwnersOf(node.Key.ToCore(), replication))
             {
-                groups[owner] = list = [];
-            }
+                if (!groups.TryGetValue(owner, out var list))
+                {
+                    groups[owner] = list = [];
+                }
 
-            list.Add(node);
+                list.Add(node);
+            }
         }
 
         var calls = new List<Task>();

@@ -390,7 +390,7 @@ internal sealed class WriteOperation
             wire.Add(node);
         }
 
-        await _cluster.Nodes.PutAsync(wire, ct).ConfigureAwait(false);
+        await _cluster.Nodes.PutAsync(wire, (int)Math.Max(1, _assignment.Replication), ct).ConfigureAwait(false);
     }
 
     private sealed record Placement(IReadOnlyList<uint> Ids);

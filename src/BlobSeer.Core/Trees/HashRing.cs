@@ -43,6 +43,34 @@ public sealed class HashRing
     /// <summary>The member that stores <paramref name="key"/>.</summary>
     public int OwnerOf(NodeKey key) => OwnerOfHash(Hash(key));
 
+    /// <summary>
+    /// The <paramref name="count"/> members (at most all of them) that hold replicas of
+    /// <paramref name="key"/>: its owner, then the next distinct members clockwise — the
+    /// "R successive members" of DESIGN.md. Readers try them in this order.
+    /// </summary>
+    public int[] OwnersOf(NodeKey key, int count)
+    {
+        count = Math.Clamp(count, 1, MemberCount);
+        var owners = new int[count];
+        var i = Array.BinarySearch(_points, Hash(key));
+        if (i < 0)
+        {
+            i = ~i;
+        }
+
+        var found = 0;
+        for (var step = 0; found < count && step < _points.Length; step++)
+        {
+            var owner = _owners[(i + step) % _points.Length];
+            if (Array.IndexOf(owners, owner, 0, found) < 0)
+            {
+                owners[found++] = owner;
+            }
+        }
+
+        return owners;
+    }
+
     /// <summary>The member that owns a ring position.</summary>
     public int OwnerOfHash(ulong hash)
     {

@@ -133,6 +133,17 @@ public sealed class EmbeddedCluster : IAsyncDisposable
         await role.DisposeAsync().ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Stops one metadata provider, as a crash of its host would. It keeps its place in the ring
+    /// (a member's position is its identity), so its share is reached through the replicas.
+    /// </summary>
+    public async Task StopMetadataProviderAsync(int index)
+    {
+        var role = Metadata[index];
+        _roles.Remove(role);
+        await role.DisposeAsync().ConfigureAwait(false);
+    }
+
     private ClusterMap ClusterMap()
     {
         var map = new ClusterMap { VersionManager = VersionManager?.Endpoint ?? "", ProviderManager = ProviderManager.Endpoint };
