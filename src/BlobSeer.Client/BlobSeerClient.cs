@@ -79,6 +79,9 @@ public sealed class BlobSeerClient : IDisposable
 
     /// <inheritdoc/>
     public void Dispose() => _cluster.Dispose();
+
+    /// <summary>Corrupt replicas this client has replaced from a good copy while reading (read repair).</summary>
+    public long PagesRepaired => Interlocked.Read(ref _cluster.PagesRepaired);
 }
 
 /// <summary>A blob as the version manager describes it.</summary>

@@ -31,6 +31,9 @@ internal sealed class Cluster : IDisposable
 
     public BlobSeerClientOptions Options { get; }
 
+    /// <summary>Corrupt replicas this client replaced with a good copy (read repair).</summary>
+    public long PagesRepaired;
+
     public VersionManagerClient VersionManager { get; }
 
     public ProviderManagerClient ProviderManager { get; private set; } = null!;

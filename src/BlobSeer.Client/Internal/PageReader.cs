@@ -26,6 +26,7 @@ internal static class PageReader
         var count = page.Providers.Count;
         var start = count == 1 ? 0 : Random.Shared.Next(count);
         BlobSeerException? last = null;
+        List<uint>? corrupt = null;
         for (var i = 0; i < count; i++)
         {
             var id = page.Providers[(start + i) % count];
@@ -44,16 +45,61 @@ internal static class PageReader
                 }
 
                 destination.Span[n..].Clear();
+                if (corrupt is not null)
+                {
+                    _ = RepairAsync(cluster, page, id, corrupt);
+                }
+
                 return;
             }
             catch (BlobSeerException e) when (e.Code is ErrorCode.Unavailable or ErrorCode.DataLoss or ErrorCode.NotFound or ErrorCode.Internal)
             {
-                cluster.Forget(id);
+                if (e.Code == ErrorCode.DataLoss)
+                {
+                    (corrupt ??= []).Add(id);
+                }
+                else
+                {
+                    cluster.Forget(id);
+                }
+
                 last = e;
             }
         }
 
         throw new BlobSeerException(last!.Code, $"no replica of page {Convert.ToHexString(page.PageId.Span)} could be read: {last.Message}", last);
+    }
+
+    /// <summary>
+    /// Read repair: a replica that failed its checksum gets the page again, from a copy that
+    /// passes it, so the replica count heals without waiting for anyone. The provider marked its
+    /// copy corrupt when it failed the check, so it accepts the same page id again. Best effort:
+    /// a failure here leaves things as they were, and the reader already has its bytes.
+    /// </summary>
+    private static async Task RepairAsync(Cluster cluster, PageDescriptor page, uint good, List<uint> corrupt)
+    {
+        var bytes = new byte[page.Length];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            var source = await cluster.DataProviderAsync(good, timeout.Token).ConfigureAwait(false);
+            var got = await source.GetPageIntoAsync(page.PageId.Memory, 0, bytes.Length, bytes, timeout.Token).ConfigureAwait(false);
+            if (got != bytes.Length || Crc32C.Compute(bytes) != page.Crc32C)
+            {
+                return;
+            }
+
+            foreach (var id in corrupt)
+            {
+                var target = await cluster.DataProviderAsync(id, timeout.Token).ConfigureAwait(false);
+                await target.PutPageAsync(page.PageId.Memory, bytes, page.Crc32C, timeout.Token).ConfigureAwait(false);
+                Interlocked.Increment(ref cluster.PagesRepaired);
+            }
+        }
+        catch (Exception e) when (e is BlobSeerException or OperationCanceledException)
+        {
+            // Best effort: the next read that meets the corrupt copy tries again.
+        }
     }
 
     /// <summary>Reads page <paramref name="page"/> (all of its <paramref name="destination"/> bytes) of the tree under <paramref name="root"/>.</summary>

@@ -80,8 +80,28 @@ internal sealed class WriteOperation
         // Once the tree is stored, completing is all that is left: the caller's cancellation no
         // longer applies, or the version would stay in flight and stall the blob.
         using var completion = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await cluster.VersionManager.CompleteVersionAsync(new VersionRequest { Blob = request.Blob, Version = assignment.Version }, completion.Token).ConfigureAwait(false);
+        await CompleteAsync(cluster, new VersionRequest { Blob = request.Blob, Version = assignment.Version }, completion.Token).ConfigureAwait(false);
         return assignment.Version;
+    }
+
+    /// <summary>
+    /// Reports completion, again and again while the version manager cannot be reached (it may be
+    /// restarting: its log keeps the version assigned), until the deadline. Completing twice is harmless.
+    /// </summary>
+    private static async Task CompleteAsync(Cluster cluster, VersionRequest request, CancellationToken ct)
+    {
+        for (var delay = 100; ; delay = Math.Min(delay * 2, 2000))
+        {
+            try
+            {
+                await cluster.VersionManager.CompleteVersionAsync(request, ct).ConfigureAwait(false);
+                return;
+            }
+            catch (BlobSeerException e) when (e.Code == ErrorCode.Unavailable && !ct.IsCancellationRequested)
+            {
+                await Task.Delay(delay, ct).ConfigureAwait(false);
+            }
+        }
     }
 
     // Retries storing the real tree with a deadline of its own; true when it is stored.
@@ -106,8 +126,7 @@ internal sealed class WriteOperation
         try
         {
             await StoreTreeAsync(noop: true, timeout.Token).ConfigureAwait(false);
-            await _cluster.VersionManager.CompleteVersionAsync(
-                new VersionRequest { Blob = _blob, Version = _assignment.Version, Noop = true }, timeout.Token).ConfigureAwait(false);
+            await CompleteAsync(_cluster, new VersionRequest { Blob = _blob, Version = _assignment.Version, Noop = true }, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is BlobSeerException or OperationCanceledException)
         {
