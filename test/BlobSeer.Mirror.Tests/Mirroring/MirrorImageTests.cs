@@ -314,16 +314,7 @@ public sealed class MirrorImageTests(ClusterFixture fixture)
     private static void RunRoot(string program, params string[] args)
     {
         Environment.UserName.ShouldBe("root", "this test mounts a small tmpfs");
-        var start = new System.Diagnostics.ProcessStartInfo(program) { RedirectStandardError = true };
-        foreach (var a in args)
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        using var process = System.Diagnostics.Process.Start(start)!;
-        var error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        process.ExitCode.ShouldBe(0, $"{program} {string.Join(' ', args)}: {error}");
+        Images.ImageImporterTests.Run(program, args);
     }
 
     private static void Write(MirrorImage mirror, byte[] model, long offset, int length, byte value)
