@@ -4,6 +4,7 @@ using BlobSeer.Protocol.PageTransport;
 using BlobSeer.Protocol.Rpc;
 using BlobSeer.Server.Data;
 using BlobSeer.Server.Hosting;
+using Google.Protobuf;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace BlobSeer.Server.Tests.Rpc;
@@ -32,6 +33,19 @@ public sealed partial class RpcTests
         // A raw caller with no header at all gets the status too, not a crash.
         var raw = await RawCallAsync(server.Endpoint, ServicePaths.VersionManager.GetBlob, [0, 0, 0, 0, 0]);
         raw.Status.ShouldBe(((int)ErrorCode.Unauthenticated).ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    public async Task A_stock_grpc_client_calls_a_server_with_a_secret_by_sending_it_as_metadata()
+    {
+        await using RpcServer server = await StartAsync(router => router.Map(new FakeVersionManager()), new RpcServerOptions { Secret = Secret });
+        var request = Convert.ToHexString(new CreateBlobRequest { Name = "from python" }.ToByteArray());
+
+        var refused = await PythonCallAsync(server.Endpoint, ServicePaths.VersionManager.CreateBlob, request);
+        refused.Stdout.ShouldStartWith("ERROR UNAUTHENTICATED", customMessage: refused.ToString());
+        var answered = await PythonCallAsync(server.Endpoint, ServicePaths.VersionManager.CreateBlob, request, Secret);
+        answered.ExitCode.ShouldBe(0, answered.ToString());
+        BlobInfo.Parser.ParseFrom(Convert.FromHexString(answered.Stdout.Trim())).Name.ShouldBe("from python");
     }
 
     [Fact]

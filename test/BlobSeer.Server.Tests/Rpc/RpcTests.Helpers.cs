@@ -69,21 +69,27 @@ public sealed partial class RpcTests
         public override string ToString() => $"exit {ExitCode}; stdout: {Stdout[..Math.Min(Stdout.Length, 500)]}; stderr: {Stderr}";
     }
 
-    private static async Task<PythonResult> PythonCallAsync(string endpoint, string path, string request)
+    private static async Task<PythonResult> PythonCallAsync(string endpoint, string path, string request, string? secret = null)
     {
         const string Python = "/usr/bin/python3";
-        PythonResult probe = await RunAsync(Python, "-c", "import grpc");
+        PythonResult probe = await RunAsync(Python, null, "-c", "import grpc");
         if (probe.ExitCode != 0)
         {
             Assert.Fail($"{Python} cannot import grpc; install the stock client with `apt-get install python3-grpcio`. {probe}");
         }
 
-        return await RunAsync(Python, ScriptPath(), endpoint, path, request);
+        return await RunAsync(Python, secret, ScriptPath(), endpoint, path, request);
     }
 
-    private static async Task<PythonResult> RunAsync(string program, params string[] arguments)
+    private static async Task<PythonResult> RunAsync(string program, string? secret, params string[] arguments)
     {
         var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.Environment.Remove("BLOBSEER_SECRET");
+        if (secret is not null)
+        {
+            start.Environment["BLOBSEER_SECRET"] = secret;
+        }
+
         foreach (string argument in arguments)
         {
             start.ArgumentList.Add(argument);

@@ -5,9 +5,13 @@ usage: grpc_call.py HOST:PORT /package.Service/Method REQUEST
   REQUEST is the serialized request message in hex, or @FILE for a file holding its bytes
   (command-line arguments are limited to 128 KiB, too little for a page).
 
+With BLOBSEER_SECRET set, the call carries the cluster secret as the metadata
+"authorization: Bearer SECRET", as any stock client of a cluster with a secret does.
+
 On success prints the serialized response message in hex and exits 0. On a gRPC error prints
 "ERROR <StatusCode name> <details>" and exits 3. Exits 2 on bad usage or a missing grpc module.
 """
+import os
 import sys
 
 
@@ -38,7 +42,9 @@ def main(argv):
         # No serializers: requests and responses pass through as raw bytes.
         call = channel.unary_unary(path, request_serializer=None, response_deserializer=None)
         try:
-            response = call(payload, timeout=30)
+            secret = os.environ.get("BLOBSEER_SECRET")
+            metadata = [("authorization", "Bearer " + secret)] if secret else None
+            response = call(payload, timeout=30, metadata=metadata)
         except grpc.RpcError as error:
             print("ERROR %s %s" % (error.code().name, error.details()))
             return 3
