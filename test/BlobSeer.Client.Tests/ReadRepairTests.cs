@@ -49,7 +49,9 @@ public sealed class ReadRepairTests
                 await Task.Delay(50, Ct);
             }
 
-            reader.PagesRepaired.ShouldBe(1);
+            // At least once: a read may meet the bad copy again while the first repair is on its way
+            // (a second repair of the same page is harmless: the store then holds a good copy).
+            reader.PagesRepaired.ShouldBeGreaterThanOrEqualTo(1);
         }
 
         // Provider 0 serves a good copy now: fresh readers never meet a corrupt one again.
