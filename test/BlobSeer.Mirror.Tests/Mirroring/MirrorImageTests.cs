@@ -239,11 +239,11 @@ public sealed class MirrorImageTests(ClusterFixture fixture)
         var (name, _) = await fixture.CreateImageAsync(16 * Chunk);
         using var dir = new TempDirectory();
         await using (var mirror = await MirrorImage.OpenAsync(fixture.Client, dir.Path, "vm", name, null,
-            new MirrorImageOptions { Prefetch = false, BootOrderWindow = TimeSpan.FromMilliseconds(300) }, cancellationToken: Ct))
+            new MirrorImageOptions { Prefetch = false, BootOrderWindow = TimeSpan.FromSeconds(1.5) }, cancellationToken: Ct))
         {
             await mirror.ReadAsync(5 * Chunk, new byte[1], Ct);
             await mirror.ReadAsync(2 * Chunk, new byte[1], Ct);
-            await Task.Delay(600, Ct);
+            await Task.Delay(2000, Ct);
             await mirror.ReadAsync(9 * Chunk, new byte[1], Ct); // a later scan, not the boot
         }
 
