@@ -177,7 +177,16 @@ public sealed partial class MirrorImage
 
                 var offset = ChunkStart(claimed[i]);
                 var length = (int)(ChunkStart(claimed[j]) + ChunkLength(claimed[j]) - offset);
-                buffer ??= ArrayPool<byte>.Shared.Rent(_options.MaxChunksPerFetch << _chunkBits);
+                if (buffer is null || buffer.Length < length)
+                {
+                    // Sized by the run at hand: a run is one chunk far more often than sixteen.
+                    if (buffer is not null)
+                    {
+                        ArrayPool<byte>.Shared.Return(buffer);
+                    }
+
+                    buffer = ArrayPool<byte>.Shared.Rent(length);
+                }
                 await b.Blob.ReadAsync(b.Version, offset, buffer.AsMemory(0, length), _lifetime.Token).ConfigureAwait(false);
                 for (var c = claimed[i]; c <= claimed[j]; c++)
                 {

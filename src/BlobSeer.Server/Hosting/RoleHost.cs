@@ -85,8 +85,8 @@ public sealed class RoleHost : IAsyncDisposable
         string? secret = null, long? reserveBytes = null)
     {
         var h = new RoleHost(Role.ProviderManager, directory) { _secret = secret };
-        var options = new ProviderManagerOptions { Directory = directory };
-        var service = new ProviderManagerService(reserveBytes is { } reserve ? new ProviderManagerOptions { Directory = directory, ReserveBytes = reserve } : options);
+        var defaults = new ProviderManagerOptions { Directory = directory };
+        var service = new ProviderManagerService(new ProviderManagerOptions { Directory = directory, ReserveBytes = reserveBytes ?? defaults.ReserveBytes });
         await h.ListenAsync(host, port, r => r.Map(service), loggers, ct).ConfigureAwait(false);
         return h;
     }

@@ -75,13 +75,14 @@ public sealed partial class RpcServer : IAsyncDisposable
     private readonly IHost _host;
     private readonly RpcRouter _router;
     private readonly int _maxMessageBytes;
-    private readonly string? _secret;
+    private readonly string? _authorization;
     private readonly ILogger _logger;
     private int _stopped;
 
     private RpcServer(Func<RpcServer, IHost> build, RpcRouter router, int maxMessageBytes, string? secret, ILogger logger)
     {
-        (_router, _maxMessageBytes, _secret, _logger) = (router, maxMessageBytes, secret, logger);
+        (_router, _maxMessageBytes, _logger) = (router, maxMessageBytes, logger);
+        _authorization = secret is null ? null : ClusterSecret.BearerValue(secret);
         _host = build(this);
     }
 
@@ -233,7 +234,7 @@ public sealed partial class RpcServer : IAsyncDisposable
         }
 
         response.ContentType = GrpcFraming.ContentType;
-        if (_secret is { } secret && !Authorized(request, secret))
+        if (_authorization is { } expected && !Authorized(request, expected))
         {
             SetStatus(response, ErrorCode.Unauthenticated, $"call to {path} refused: it does not carry this cluster's secret");
             return;
@@ -260,12 +261,13 @@ public sealed partial class RpcServer : IAsyncDisposable
         }
     }
 
-    private static bool Authorized(HttpRequest request, string secret)
+    // The whole header value, compared in constant time and without allocating.
+    private static bool Authorized(HttpRequest request, string expected)
     {
         string? presented = request.Headers.Authorization;
-        const string Scheme = "Bearer ";
-        return presented is not null && presented.StartsWith(Scheme, StringComparison.Ordinal)
-            && ClusterSecret.Matches(secret, System.Text.Encoding.ASCII.GetBytes(presented[Scheme.Length..]));
+        return presented is not null && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+            System.Runtime.InteropServices.MemoryMarshal.AsBytes(expected.AsSpan()),
+            System.Runtime.InteropServices.MemoryMarshal.AsBytes(presented.AsSpan()));
     }
 
     /// <summary>
