@@ -109,8 +109,10 @@ public sealed record BlobSummary(ulong Id, string? Name, int PageSize, int Repli
 /// <param name="Created">When the version was assigned.</param>
 /// <param name="Ranges">Byte ranges the version wrote.</param>
 /// <param name="Noop">True when its writer gave up: the version reads exactly like the one before it.</param>
-public sealed record BlobVersionInfo(ulong Version, long Size, bool Published, DateTimeOffset Created, IReadOnlyList<Core.ByteRange> Ranges, bool Noop = false)
+/// <param name="Expired">True when its writer's lease ran out and the version manager completed it.</param>
+public sealed record BlobVersionInfo(ulong Version, long Size, bool Published, DateTimeOffset Created, IReadOnlyList<Core.ByteRange> Ranges, bool Noop = false,
+    bool Expired = false)
 {
     internal static BlobVersionInfo From(VersionInfo v) => new(v.Version, (long)v.Size, v.Published,
-        DateTimeOffset.FromUnixTimeMilliseconds(v.CreatedUnixMs), v.Ranges.Select(r => new Core.ByteRange((long)r.Offset, (long)r.Length)).ToArray(), v.Noop);
+        DateTimeOffset.FromUnixTimeMilliseconds(v.CreatedUnixMs), v.Ranges.Select(r => new Core.ByteRange((long)r.Offset, (long)r.Length)).ToArray(), v.Noop, v.Expired);
 }

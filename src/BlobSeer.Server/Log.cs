@@ -21,6 +21,19 @@ internal static partial class Log
     [LoggerMessage(1004, LogLevel.Warning, "{Role} in {Directory}: discarded a torn tail of {Bytes} bytes left by a crash")]
     public static partial void TornTail(ILogger logger, string role, string directory, long bytes);
 
+    // Version manager: writer leases.
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Warning,
+        Message = "Blob {Blob} version {Version}: its writer's lease of {LeaseSeconds} s ran out; the version manager completes it")]
+    public static partial void LeaseExpired(ILogger logger, ulong blob, ulong version, double leaseSeconds);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Information,
+        Message = "Blob {Blob} version {Version} completed {How} after its lease expired ({Found} of {Pages} leaves were stored)")]
+    public static partial void VersionSettled(ILogger logger, ulong blob, ulong version, string how, int found, long pages);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Warning,
+        Message = "Blob {Blob} version {Version} expired but cannot be completed yet, retrying: {Reason}")]
+    public static partial void SettleDeferred(ILogger logger, ulong blob, ulong version, string reason);
+
     // Page store (data providers).
     [LoggerMessage(EventId = 3100, Level = LogLevel.Information,
         Message = "Page store {Directory} opened: {Segments} segments, {Pages} pages, {Bytes} bytes of data")]

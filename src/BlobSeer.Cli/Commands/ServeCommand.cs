@@ -168,7 +168,7 @@ internal static class ServeCommand
         var host = plan.Role switch
         {
             Role.VersionManager => await RoleHost.StartVersionManagerAsync(plan.Directory, plan.Host, plan.Port, () => Map(config),
-                config.DefaultPageSize, config.DefaultReplication, loggers, ct, secret),
+                config.DefaultPageSize, config.DefaultReplication, loggers, ct, secret, TimeSpan.FromSeconds(config.WriterLeaseSeconds)),
             Role.ProviderManager => await RoleHost.StartProviderManagerAsync(plan.Directory, plan.Host, plan.Port, loggers, ct, secret),
             Role.Metadata => await RoleHost.StartMetadataAsync(plan.Directory, plan.Host, plan.Port, loggers, ct, secret),
             _ => await RoleHost.StartDataAsync(plan.Directory, plan.Host, plan.Port, plan.Advertise, config.ProviderManager,

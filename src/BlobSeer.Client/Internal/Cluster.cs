@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using BlobSeer.Core;
-using BlobSeer.Core.Trees;
 using BlobSeer.Protocol.Messages;
 using BlobSeer.Protocol.PageTransport;
 using BlobSeer.Protocol.Rpc;
@@ -38,9 +37,8 @@ internal sealed class Cluster : IDisposable
 
     public ProviderManagerClient ProviderManager { get; private set; } = null!;
 
-    public MetadataProviderClient[] Metadata { get; private set; } = [];
-
-    public HashRing Ring { get; private set; } = null!;
+    /// <summary>The metadata DHT.</summary>
+    public MetadataRing MetadataRing { get; private set; } = null!;
 
     public NodeCache Nodes { get; }
 
@@ -56,8 +54,8 @@ internal sealed class Cluster : IDisposable
             }
 
             cluster.ProviderManager = new ProviderManagerClient(cluster.Channel(map.ProviderManager));
-            cluster.Metadata = map.MetadataProviders.Select(e => new MetadataProviderClient(cluster.Channel(e))).ToArray();
-            cluster.Ring = new HashRing(cluster.Metadata.Length);
+            var members = map.MetadataProviders.Select(e => new MetadataProviderClient(cluster.Channel(e))).ToArray();
+            cluster.MetadataRing = new MetadataRing(members, m => $"metadata provider {members[m].Channel.Endpoint}");
             return cluster;
         }
         catch

@@ -13,7 +13,6 @@ namespace BlobSeer.Client.Internal;
 /// </summary>
 internal sealed class NodeCache(Cluster cluster, int capacity) : INodeBatchSource
 {
-    private const int BatchSize = 4096;
     private readonly ConcurrentDictionary<CoreNodeKey, TreeNode> _nodes = new();
 
     public async ValueTask<TreeNode> GetAsync(CoreNodeKey key, CancellationToken cancellationToken)
@@ -24,7 +23,7 @@ internal sealed class NodeCache(Cluster cluster, int capacity) : INodeBatchSourc
         }
 
         // Fetch directly: the cache may be cleared between a prefetch and a lookup.
-        await FetchAsync([key], 0, cancellationToken).ConfigureAwait(false);
+        await FetchAsync([key], cancellationToken).ConfigureAwait(false);
         if (!_nodes.TryGetValue(key, out node))
         {
             Throw.Internal($"tree node {key} was fetched but is not in the cache");
@@ -71,105 +70,28 @@ internal sealed class NodeCache(Cluster cluster, int capacity) : INodeBatchSourc
         var missing = keys.Where(k => !_nodes.ContainsKey(k)).ToList();
         if (missing.Count > 0)
         {
-            await FetchAsync(missing, 0, cancellationToken).ConfigureAwait(false);
+            await FetchAsync(missing, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    /// <summary>
-    /// Fetches nodes from the replica at position <paramref name="replica"/> of each key's owners
-    /// (0: the owner). A member that is down, or does not hold a node, sends its batch on to each
-    /// key's next replica; only after every member was asked does the failure stand.
-    /// </summary>
-    private async Task FetchAsync(IReadOnlyList<CoreNodeKey> keys, int replica, CancellationToken cancellationToken)
+    // Fetches nodes through the ring (each key from the first member of its preference list that
+    // has it) and caches them.
+    private async Task FetchAsync(List<CoreNodeKey> keys, CancellationToken cancellationToken)
     {
-        var groups = new Dictionary<int, List<CoreNodeKey>>();
-        foreach (var key in keys)
-        {
-            var member = cluster.Ring.OwnersOf(key, replica + 1)[^1];
-            if (!groups.TryGetValue(member, out var list))
-            {
-                groups[member] = list = [];
-            }
-
-            list.Add(key);
-        }
-
-        var calls = new List<Task>();
-        foreach (var (member, list) in groups)
-        {
-            for (var i = 0; i < list.Count; i += BatchSize)
-            {
-                calls.Add(FetchFromAsync(member, list.GetRange(i, Math.Min(BatchSize, list.Count - i)), replica, cancellationToken));
-            }
-        }
-
-        await Task.WhenAll(calls).ConfigureAwait(false);
-    }
-
-    private async Task FetchFromAsync(int member, List<CoreNodeKey> keys, int replica, CancellationToken cancellationToken)
-    {
-        var request = new GetNodesRequest();
-        request.Keys.AddRange(keys.Select(k => k.ToWire()));
-        GetNodesResponse response;
-        try
-        {
-            response = await cluster.Metadata[member].GetNodesAsync(request, cancellationToken).ConfigureAwait(false);
-        }
-        catch (BlobSeerException e) when (e.Code is ErrorCode.Unavailable or ErrorCode.NotFound or ErrorCode.DeadlineExceeded
-            && replica + 1 < cluster.Ring.MemberCount)
-        {
-            await FetchAsync(keys, replica + 1, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-
-        if (response.Nodes.Count != request.Keys.Count)
-        {
-            Throw.Internal($"metadata provider {cluster.Metadata[member].Channel.Endpoint} answered {response.Nodes.Count} nodes for {request.Keys.Count} keys");
-        }
-
+        var nodes = await cluster.MetadataRing.GetAsync(keys, cancellationToken).ConfigureAwait(false);
         for (var i = 0; i < keys.Count; i++)
         {
-            if (response.Nodes[i].Key.ToCore() != keys[i])
-            {
-                Throw.Internal($"metadata provider {cluster.Metadata[member].Channel.Endpoint} answered the wrong node for {keys[i]}");
-            }
-
-            Add(keys[i], response.Nodes[i]);
+            Add(keys[i], nodes[i]);
         }
     }
 
     /// <summary>
-    /// Stores every node durably on <paramref name="replication"/> successive ring members (all
-    /// must acknowledge), in parallel batches, and caches them.
+    /// Stores every node durably on <paramref name="replication"/> ring members (all must
+    /// acknowledge; a member that is down is replaced by the next one), and caches them.
     /// </summary>
     public async ValueTask PutAsync(IReadOnlyList<TreeNode> nodes, int replication, CancellationToken cancellationToken)
     {
-        var groups = new Dictionary<int, List<TreeNode>>();
-        foreach (var node in nodes)
-        {
-            foreach (var owner in cluster.Ring.OwnersOf(node.Key.ToCore(), replication))
-            {
-                if (!groups.TryGetValue(owner, out var list))
-                {
-                    groups[owner] = list = [];
-                }
-
-                list.Add(node);
-            }
-        }
-
-        var calls = new List<Task>();
-        foreach (var (owner, list) in groups)
-        {
-            for (var i = 0; i < list.Count; i += BatchSize)
-            {
-                var request = new PutNodesRequest();
-                request.Nodes.AddRange(list.GetRange(i, Math.Min(BatchSize, list.Count - i)));
-                calls.Add(cluster.Metadata[owner].PutNodesAsync(request, cancellationToken).AsTask());
-            }
-        }
-
-        await Task.WhenAll(calls).ConfigureAwait(false);
+        await cluster.MetadataRing.PutAsync(nodes, replication, replaceLeaves: false, cancellationToken).ConfigureAwait(false);
         foreach (var node in nodes)
         {
             Add(node.Key.ToCore(), node);

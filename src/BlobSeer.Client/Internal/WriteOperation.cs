@@ -54,13 +54,21 @@ internal sealed class WriteOperation
     {
         var assignment = await cluster.VersionManager.AssignVersionAsync(request, ct).ConfigureAwait(false);
         var op = new WriteOperation(cluster, request.Blob, assignment);
+        await using var lease = LeaseRenewal.Start(cluster, request.Blob, assignment.Version, assignment.LeaseMs);
+        using var work = CancellationTokenSource.CreateLinkedTokenSource(ct, lease.Expired);
         try
         {
-            await op.StorePagesAsync(source(op._ranges[0].Offset), ct).ConfigureAwait(false);
-            await op.StoreTreeAsync(noop: false, ct).ConfigureAwait(false);
+            await op.StorePagesAsync(source(op._ranges[0].Offset), work.Token).ConfigureAwait(false);
+            await op.StoreTreeAsync(noop: false, work.Token).ConfigureAwait(false);
         }
         catch (Exception failure)
         {
+            if (lease.Failure is { } expired)
+            {
+                // The version manager completes the version now; nothing here may touch it.
+                throw new BlobSeerException(expired.Code, expired.Message, failure);
+            }
+
             if (!op._treeStarted)
             {
                 // Later versions may already point at this version's nodes, and none of them can

@@ -26,6 +26,15 @@ public sealed class VersionRecord
     /// <summary>True when the version was completed as a no-op: it reads like the version before it.</summary>
     public bool Noop { get; internal set; }
 
+    /// <summary>
+    /// True once its writer's lease ran out: the writer may no longer complete it; the version
+    /// manager completes it itself (as written, when every page made it, else as a no-op).
+    /// </summary>
+    public bool Expired { get; internal set; }
+
+    /// <summary>The latest published version when this one was assigned: the tree its writer built against.</summary>
+    public ulong PublishedAtAssign { get; init; }
+
     /// <summary>Pages this version writes, derived from <see cref="Ranges"/> on demand.</summary>
     public PageRangeSet Pages(PageGeometry geometry) => PageRangeSet.FromByteRanges(Ranges, geometry);
 }
@@ -149,6 +158,7 @@ public sealed class BlobState
             Ranges = ranges,
             Root = new NodeKey(Id, version, 0, Geometry.TreeSpan(size)),
             CreatedUnixMs = nowUnixMs,
+            PublishedAtAssign = PublishedVersion,
         };
         _versions.Add(record);
         var inFlight = new List<VersionRecord>();
@@ -160,8 +170,12 @@ public sealed class BlobState
         return new Assignment(version, record, Latest, inFlight);
     }
 
-    /// <summary>Re-creates an assigned version while replaying the version manager's log.</summary>
-    public void Restore(ulong version, long size, IReadOnlyList<ByteRange> ranges, long createdUnixMs)
+    /// <summary>
+    /// Re-creates an assigned version while replaying the version manager's log.
+    /// <paramref name="publishedAtAssign"/> is null in logs older than writer leases: the version
+    /// published at this point of the replay is taken instead.
+    /// </summary>
+    public void Restore(ulong version, long size, IReadOnlyList<ByteRange> ranges, long createdUnixMs, ulong? publishedAtAssign = null)
     {
         if (version != (ulong)_versions.Count)
         {
@@ -175,7 +189,40 @@ public sealed class BlobState
             Ranges = ranges,
             Root = new NodeKey(Id, version, 0, Geometry.TreeSpan(size)),
             CreatedUnixMs = createdUnixMs,
+            PublishedAtAssign = Math.Min(publishedAtAssign ?? PublishedVersion, version - 1),
         });
+    }
+
+    /// <summary>
+    /// Marks an in-flight version expired (its writer's lease ran out); false when it is complete
+    /// already. From here on only the version manager completes it.
+    /// </summary>
+    public bool Expire(ulong version)
+    {
+        var record = Get(version);
+        if (record.Completed)
+        {
+            return false;
+        }
+
+        record.Expired = true;
+        return true;
+    }
+
+    /// <summary>
+    /// What the writer of <paramref name="version"/> built its tree against: the versions assigned
+    /// after the one published at its assignment and before it, oldest first.
+    /// </summary>
+    public IReadOnlyList<VersionRecord> InFlightBefore(ulong version)
+    {
+        var record = Get(version);
+        var list = new List<VersionRecord>();
+        for (var w = record.PublishedAtAssign + 1; w < version; w++)
+        {
+            list.Add(_versions[(int)w]);
+        }
+
+        return list;
     }
 
     /// <summary>

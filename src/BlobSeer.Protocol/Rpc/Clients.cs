@@ -30,6 +30,10 @@ public sealed class VersionManagerClient(RpcChannel channel) : IVersionManagerSe
         new(Channel.CallAsync(ServicePaths.VersionManager.CompleteVersion, request, Empty.Parser, cancellationToken));
 
     /// <inheritdoc/>
+    public ValueTask<Empty> RenewLeaseAsync(VersionRequest request, CancellationToken cancellationToken = default) =>
+        new(Channel.CallAsync(ServicePaths.VersionManager.RenewLease, request, Empty.Parser, cancellationToken));
+
+    /// <inheritdoc/>
     public ValueTask<VersionInfo> WaitPublishedAsync(WaitPublishedRequest request, CancellationToken cancellationToken = default) =>
         new(Channel.CallAsync(ServicePaths.VersionManager.WaitPublished, request, VersionInfo.Parser, cancellationToken));
 

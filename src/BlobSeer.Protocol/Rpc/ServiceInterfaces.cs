@@ -34,6 +34,9 @@ public interface IVersionManagerService
     /// <param name="cancellationToken">Cancels the call.</param>
     ValueTask<Empty> CompleteVersionAsync(VersionRequest request, CancellationToken cancellationToken);
 
+    /// <summary>Extends the writer's lease of an in-flight version; FailedPrecondition once it expired.</summary>
+    ValueTask<Empty> RenewLeaseAsync(VersionRequest request, CancellationToken cancellationToken);
+
     /// <summary>Waits (up to a timeout) until a version is published.</summary>
     /// <param name="request">The <c>WaitPublishedRequest</c> message.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
@@ -148,6 +151,9 @@ public static class ServicePaths
 
         /// <summary>Path of <c>CompleteVersion</c>.</summary>
         public const string CompleteVersion = "/" + Service + "/CompleteVersion";
+
+        /// <summary>Path of <c>RenewLease</c>.</summary>
+        public const string RenewLease = "/" + Service + "/RenewLease";
 
         /// <summary>Path of <c>WaitPublished</c>.</summary>
         public const string WaitPublished = "/" + Service + "/WaitPublished";

@@ -28,6 +28,12 @@ public sealed class ClusterConfig
     /// <summary>Replication of blobs created without one.</summary>
     public int DefaultReplication { get; set; } = 1;
 
+    /// <summary>
+    /// Seconds a writer may go without completing or renewing its version before the version
+    /// manager completes it without the writer (so later versions publish); 0 turns leases off.
+    /// </summary>
+    public double WriterLeaseSeconds { get; set; } = 60;
+
     /// <summary>Capacity a data provider offers; 0 = its file system's size.</summary>
     public long DataCapacityBytes { get; set; }
 
@@ -95,6 +101,11 @@ public sealed class ClusterConfig
         if (DefaultReplication is < 1 or > 16)
         {
             Throw.InvalidArgument($"{source}: defaultReplication {DefaultReplication} is not between 1 and 16");
+        }
+
+        if (!(WriterLeaseSeconds >= 0 && WriterLeaseSeconds <= 86400))
+        {
+            Throw.InvalidArgument($"{source}: writerLeaseSeconds {WriterLeaseSeconds} is not between 0 and 86400");
         }
     }
 }

@@ -36,6 +36,9 @@ public sealed class EmbeddedClusterOptions
     /// <summary>Free space below which a data provider gets no new pages (see ProviderManagerOptions.ReserveBytes); null for its default, 64 MiB.</summary>
     public long? ProviderReserveBytes { get; init; }
 
+    /// <summary>Writers' lease (see VersionManagerOptions.WriterLease). Default 60 s.</summary>
+    public TimeSpan WriterLease { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>The cluster secret every call must carry (see <see cref="Core.ClusterSecret"/>); null accepts every caller.</summary>
     public string? Secret { get; init; }
 }
@@ -107,7 +110,7 @@ public sealed class EmbeddedCluster : IAsyncDisposable
         ProviderManager = await RoleHost.StartProviderManagerAsync(Path.Combine(root, "provider-manager"), Options.Host, PortOf(1), loggers, ct, Options.Secret, Options.ProviderReserveBytes).ConfigureAwait(false);
         _roles.Add(ProviderManager);
         VersionManager = await RoleHost.StartVersionManagerAsync(Path.Combine(root, "version-manager"), Options.Host, PortOf(0), ClusterMap,
-            Options.DefaultPageSize, Options.DefaultReplication, loggers, ct, Options.Secret).ConfigureAwait(false);
+            Options.DefaultPageSize, Options.DefaultReplication, loggers, ct, Options.Secret, Options.WriterLease).ConfigureAwait(false);
         _roles.Add(VersionManager);
         var starts = new List<Task<RoleHost>>();
         for (var i = 0; i < Options.DataProviders; i++)

@@ -59,16 +59,29 @@ public sealed class RoleHost : IAsyncDisposable
     public MetadataProviderService? Metadata { get; private set; }
 
     /// <summary>Starts a version manager whose cluster map is <paramref name="clusterMap"/>.</summary>
+    /// <param name="directory">Where its log lives.</param>
+    /// <param name="host">Address to listen on.</param>
+    /// <param name="port">Port (0 picks one).</param>
+    /// <param name="clusterMap">Where the other roles listen.</param>
+    /// <param name="defaultPageSize">Page size of blobs created without one.</param>
+    /// <param name="defaultReplication">Replication of blobs created without one.</param>
+    /// <param name="loggers">Logging.</param>
+    /// <param name="ct">Cancels start-up.</param>
+    /// <param name="secret">The cluster secret its listener requires and its calls carry; null for none.</param>
+    /// <param name="writerLease">Writers' lease (see <see cref="VersionManagerOptions.WriterLease"/>); null for the default.</param>
     public static async Task<RoleHost> StartVersionManagerAsync(string directory, string host, int port, Func<ClusterMap> clusterMap,
-        int defaultPageSize, int defaultReplication, ILoggerFactory? loggers, CancellationToken ct, string? secret = null)
+        int defaultPageSize, int defaultReplication, ILoggerFactory? loggers, CancellationToken ct, string? secret = null, TimeSpan? writerLease = null)
     {
         var h = new RoleHost(Role.VersionManager, directory) { _secret = secret };
+        var defaults = new VersionManagerOptions { Directory = directory };
         var service = new VersionManagerService(new VersionManagerOptions
         {
             Directory = directory,
             DefaultPageSize = defaultPageSize,
             DefaultReplication = defaultReplication,
-        }, clusterMap);
+            WriterLease = writerLease ?? defaults.WriterLease,
+            Secret = secret,
+        }, clusterMap, Logger(loggers));
         h._owned.Add(service);
         h.VersionManager = service;
         await h.ListenAsync(host, port, r => r.Map(service), loggers, ct).ConfigureAwait(false);

@@ -53,6 +53,7 @@ public sealed class RpcRouter
             .Add(ServicePaths.VersionManager.ListBlobs, Empty.Parser, service.ListBlobsAsync)
             .Add(ServicePaths.VersionManager.AssignVersion, AssignVersionRequest.Parser, service.AssignVersionAsync)
             .Add(ServicePaths.VersionManager.CompleteVersion, VersionRequest.Parser, service.CompleteVersionAsync)
+            .Add(ServicePaths.VersionManager.RenewLease, VersionRequest.Parser, service.RenewLeaseAsync)
             .Add(ServicePaths.VersionManager.WaitPublished, WaitPublishedRequest.Parser, service.WaitPublishedAsync)
             .Add(ServicePaths.VersionManager.GetVersion, VersionRequest.Parser, service.GetVersionAsync)
             .Add(ServicePaths.VersionManager.ListVersions, BlobRef.Parser, service.ListVersionsAsync)

@@ -12,7 +12,10 @@ namespace BlobSeer.Server.Metadata;
 /// <summary>
 /// A metadata provider: one member of the DHT of immutable segment-tree nodes. Nodes are kept in
 /// memory for lookups and appended to a log (fsync'd, group commit) before a put is acknowledged.
-/// A node is written once; a second put of the same key is ignored, so retries are safe.
+/// A node is written once; a second put of the same key is ignored, so retries are safe. The one
+/// exception is a leaf put with <c>replace_leaves</c>: the same page moved to other providers
+/// (re-replication), or a no-op leaf for a version the version manager settled after its writer's
+/// lease expired. Replay keeps the last record of a key.
 /// </summary>
 public sealed class MetadataProviderService : IMetadataProviderService, IDisposable
 {
@@ -27,7 +30,7 @@ public sealed class MetadataProviderService : IMetadataProviderService, IDisposa
         _log = AppendLog.Open(Path.Combine(directory, "nodes.log"), payload =>
         {
             var node = TreeNode.Parser.ParseFrom(payload);
-            _nodes.TryAdd(node.Key.ToCore(), node);
+            _nodes[node.Key.ToCore()] = node;
         });
     }
 
@@ -47,7 +50,7 @@ public sealed class MetadataProviderService : IMetadataProviderService, IDisposa
         foreach (var node in request.Nodes)
         {
             var key = Validate(node);
-            if (!_nodes.ContainsKey(key))
+            if (!_nodes.TryGetValue(key, out var stored) || (request.ReplaceLeaves && key.IsLeaf && Replaces(key, stored, node)))
             {
                 fresh.Add((key, node));
                 payloads.Add(node.ToByteArray());
@@ -59,14 +62,38 @@ public sealed class MetadataProviderService : IMetadataProviderService, IDisposa
             await _log.AppendManyAsync(payloads, cancellationToken).ConfigureAwait(false);
             foreach (var (key, node) in fresh)
             {
-                _nodes.TryAdd(key, node);
+                if (request.ReplaceLeaves)
+                {
+                    _nodes[key] = node;
+                }
+                else
+                {
+                    _nodes.TryAdd(key, node);
+                }
             }
         }
 
         return new Empty();
     }
 
-    /// <summary>Looks nodes up; NotFound names the first missing one.</summary>
+    // A stored leaf may give way to the same page on other providers, or to a no-op leaf; never to
+    // another page (that would change what a published version reads).
+    private static bool Replaces(CoreNodeKey key, TreeNode stored, TreeNode node)
+    {
+        if (node.Page is null)
+        {
+            return !node.Equals(stored);
+        }
+
+        if (stored.Page is null || stored.Page.PageId != node.Page.PageId || stored.Page.Length != node.Page.Length || stored.Page.Crc32C != node.Page.Crc32C)
+        {
+            Throw.Error(ErrorCode.FailedPrecondition, $"leaf {key} holds another page; only its providers may change");
+        }
+
+        return !stored.Page.Providers.SequenceEqual(node.Page.Providers);
+    }
+
+    /// <summary>Looks nodes up; NotFound names the first missing one, unless allow_missing lists them.</summary>
     public ValueTask<GetNodesResponse> GetNodesAsync(GetNodesRequest request, CancellationToken cancellationToken)
     {
         if (request.Keys.Count > MaxNodesPerCall)
@@ -80,7 +107,13 @@ public sealed class MetadataProviderService : IMetadataProviderService, IDisposa
             var key = wire.ToCore();
             if (!_nodes.TryGetValue(key, out var node))
             {
-                Throw.NotFound($"tree node {key} is not stored here");
+                if (!request.AllowMissing)
+                {
+                    Throw.NotFound($"tree node {key} is not stored here");
+                }
+
+                response.Missing.Add((uint)response.Missing.Count + (uint)response.Nodes.Count);
+                continue;
             }
 
             response.Nodes.Add(node);

@@ -15,6 +15,16 @@ public sealed class VersionManagerOptions
     /// <summary>Longest wait a client may ask for in WaitPublished. Default 60 s.</summary>
     public TimeSpan MaxWait { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// A writer's lease: a version whose writer neither completes nor renews it for this long is
+    /// completed by the version manager (as written when all of it is stored, else as a no-op), so
+    /// later versions publish. Default 60 s; <see cref="TimeSpan.Zero"/> turns leases off.
+    /// </summary>
+    public TimeSpan WriterLease { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The cluster secret the version manager's own calls to metadata providers carry; null for none.</summary>
+    public string? Secret { get; init; }
+
     /// <summary>Throws InvalidArgument on bad values.</summary>
     public void Validate()
     {
@@ -27,6 +37,11 @@ public sealed class VersionManagerOptions
         if (DefaultReplication is < 1 or > 16)
         {
             Core.Throw.InvalidArgument($"version manager: default replication {DefaultReplication} is not between 1 and 16");
+        }
+
+        if (WriterLease < TimeSpan.Zero || WriterLease > TimeSpan.FromDays(1))
+        {
+            Core.Throw.InvalidArgument($"version manager: a writer lease of {WriterLease} is not between 0 and one day");
         }
     }
 }

@@ -46,10 +46,19 @@ public sealed partial class VersionManagerService
                 a = state.AssignWrite(request.Ranges.Select(r => r.ToCore()).ToArray(), now);
             }
 
-            var assigned = new VersionAssigned { Blob = state.Id, Version = a.Version, Size = (ulong)a.Record.Size, CreatedUnixMs = now };
+            var assigned = new VersionAssigned
+            {
+                Blob = state.Id,
+                Version = a.Version,
+                Size = (ulong)a.Record.Size,
+                CreatedUnixMs = now,
+                PublishedVersion = a.Published.Version,
+            };
             assigned.Ranges.AddRange(a.Record.Ranges.Select(r => r.ToWire()));
             seq = _log.Write(new VersionManagerRecord { Assigned = assigned }.ToByteArray());
             response = ToResponse(state, a);
+            response.LeaseMs = (uint)LeaseMs;
+            GrantLease(state.Id, a.Version);
         }
 
         // The number is handed out only once it survives a crash: a writer may already name
@@ -95,7 +104,13 @@ public sealed partial class VersionManagerService
                 Throw.NotFound($"blob {state.Id} has no assigned version {request.Version}");
             }
 
-            if (state.Get(request.Version).Completed)
+            var record = state.Get(request.Version);
+            if (record.Expired)
+            {
+                Throw.Error(ErrorCode.FailedPrecondition, ExpiredMessage(state.Id, request.Version));
+            }
+
+            if (record.Completed)
             {
                 return new Empty();
             }
@@ -106,15 +121,28 @@ public sealed partial class VersionManagerService
         lock (_gate)
         {
             var entry = Find(request.Blob);
-            if (entry.State.Complete(request.Version, request.Noop).Count > 0)
+            if (entry.State.Get(request.Version).Expired)
             {
-                var signal = entry.Published;
-                entry.Published = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                signal.SetResult();
+                // The lease ran out while the record was being written: the settling decides.
+                Throw.Error(ErrorCode.FailedPrecondition, ExpiredMessage(entry.State.Id, request.Version));
             }
+
+            _leases.Remove((entry.State.Id, request.Version));
+            Publish(entry, request.Version, request.Noop);
         }
 
         return new Empty();
+    }
+
+    // Caller holds _gate. Completes a version and wakes the waiters when that published some.
+    private static void Publish(BlobEntry entry, ulong version, bool noop)
+    {
+        if (entry.State.Complete(version, noop).Count > 0)
+        {
+            var signal = entry.Published;
+            entry.Published = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            signal.SetResult();
+        }
     }
 
     /// <summary>Waits until a version is published (or the timeout passes: DeadlineExceeded) and describes it.</summary>
@@ -198,7 +226,11 @@ public sealed partial class VersionManagerService
             case VersionManagerRecord.KindOneofCase.Assigned:
                 var a = record.Assigned;
                 var state = Find(a.Blob).State;
-                state.Restore(a.Version, (long)a.Size, a.Ranges.Select(r => r.ToCore()).ToArray(), a.CreatedUnixMs);
+                state.Restore(a.Version, (long)a.Size, a.Ranges.Select(r => r.ToCore()).ToArray(), a.CreatedUnixMs,
+                    a.HasPublishedVersion ? a.PublishedVersion : null);
+                break;
+            case VersionManagerRecord.KindOneofCase.Expired:
+                Find(record.Expired.Blob).State.Expire(record.Expired.Version);
                 break;
             case VersionManagerRecord.KindOneofCase.Completed:
                 Find(record.Completed.Blob).State.Complete(record.Completed.Version, record.Completed.Noop);

@@ -5,6 +5,8 @@ using BlobSeer.Protocol.Messages;
 using BlobSeer.Protocol.Rpc;
 using BlobSeer.Server.Storage;
 using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace BlobSeer.Server.VersionManager;
 
@@ -23,6 +25,7 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
     private readonly AppendLog _log;
     private readonly VersionManagerOptions _options;
     private readonly Func<ClusterMap> _clusterMap;
+    private readonly ILogger _logger;
     private ulong _nextId = 1;
 
     private sealed class BlobEntry(BlobState state)
@@ -34,12 +37,17 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
     }
 
     /// <summary>Opens the log in <see cref="VersionManagerOptions.Directory"/> and recovers every blob and version.</summary>
-    public VersionManagerService(VersionManagerOptions options, Func<ClusterMap> clusterMap)
+    /// <param name="options">Directory, defaults, writer lease.</param>
+    /// <param name="clusterMap">Where the other roles listen.</param>
+    /// <param name="logger">Where lease expiries are reported; null for nowhere.</param>
+    public VersionManagerService(VersionManagerOptions options, Func<ClusterMap> clusterMap, ILogger? logger = null)
     {
         options.Validate();
         _options = options;
         _clusterMap = clusterMap;
+        _logger = logger ?? NullLogger.Instance;
         _log = AppendLog.Open(Path.Combine(options.Directory, "versions.log"), Replay);
+        StartLeases();
     }
 
     /// <summary>Number of blobs.</summary>
@@ -231,6 +239,7 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
             Root = r.Root.ToWire(),
             Published = s.IsPublished(r.Version),
             Noop = r.Noop,
+            Expired = r.Expired,
             CreatedUnixMs = r.CreatedUnixMs,
         };
         foreach (var range in r.Ranges)
@@ -242,5 +251,9 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
     }
 
     /// <inheritdoc/>
-    public void Dispose() => _log.Dispose();
+    public void Dispose()
+    {
+        StopLeases();
+        _log.Dispose();
+    }
 }

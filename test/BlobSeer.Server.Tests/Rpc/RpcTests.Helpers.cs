@@ -168,6 +168,8 @@ public sealed partial class RpcTests
 
         public ValueTask<Empty> CompleteVersionAsync(VersionRequest request, CancellationToken cancellationToken) => throw Unimplemented();
 
+        public ValueTask<Empty> RenewLeaseAsync(VersionRequest request, CancellationToken cancellationToken) => throw Unimplemented();
+
         public ValueTask<VersionInfo> GetVersionAsync(VersionRequest request, CancellationToken cancellationToken) => throw Unimplemented();
 
         public ValueTask<ListVersionsResponse> ListVersionsAsync(BlobRef request, CancellationToken cancellationToken) => throw Unimplemented();
