@@ -34,6 +34,22 @@ internal static partial class Log
         Message = "Blob {Blob} version {Version} expired but cannot be completed yet, retrying: {Reason}")]
     public static partial void SettleDeferred(ILogger logger, ulong blob, ulong version, string reason);
 
+    // Provider manager: re-replication.
+    [LoggerMessage(EventId = 2101, Level = LogLevel.Warning,
+        Message = "Data providers {Providers} silent too long: copying their pages from surviving replicas")]
+    public static partial void RepairStarted(ILogger logger, string providers);
+
+    [LoggerMessage(EventId = 2102, Level = LogLevel.Information,
+        Message = "Re-replication pass done: {Checked} pages checked, {Copied} copied, {WithoutReplica} without a live replica")]
+    public static partial void RepairFinished(ILogger logger, long @checked, long copied, long withoutReplica);
+
+    [LoggerMessage(EventId = 2103, Level = LogLevel.Warning, Message = "Re-replication pass stopped, retrying: {Reason}")]
+    public static partial void RepairFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 2104, Level = LogLevel.Error,
+        Message = "Blob {Blob}: page of leaf {Leaf} has no readable replica left (providers {Providers})")]
+    public static partial void PageWithoutReplica(ILogger logger, ulong blob, string leaf, string providers);
+
     // Page store (data providers).
     [LoggerMessage(EventId = 3100, Level = LogLevel.Information,
         Message = "Page store {Directory} opened: {Segments} segments, {Pages} pages, {Bytes} bytes of data")]

@@ -169,7 +169,8 @@ internal static class ServeCommand
         {
             Role.VersionManager => await RoleHost.StartVersionManagerAsync(plan.Directory, plan.Host, plan.Port, () => Map(config),
                 config.DefaultPageSize, config.DefaultReplication, loggers, ct, secret, TimeSpan.FromSeconds(config.WriterLeaseSeconds)),
-            Role.ProviderManager => await RoleHost.StartProviderManagerAsync(plan.Directory, plan.Host, plan.Port, loggers, ct, secret),
+            Role.ProviderManager => await RoleHost.StartProviderManagerAsync(plan.Directory, plan.Host, plan.Port, loggers, ct, secret,
+                versionManager: () => config.VersionManager, repairAfter: TimeSpan.FromSeconds(config.RepairAfterSeconds)),
             Role.Metadata => await RoleHost.StartMetadataAsync(plan.Directory, plan.Host, plan.Port, loggers, ct, secret),
             _ => await RoleHost.StartDataAsync(plan.Directory, plan.Host, plan.Port, plan.Advertise, config.ProviderManager,
                 config.DataCapacityBytes, loggers, ct, plan.PagePort, secret),

@@ -34,6 +34,12 @@ public sealed class ClusterConfig
     /// </summary>
     public double WriterLeaseSeconds { get; set; } = 60;
 
+    /// <summary>
+    /// Seconds a data provider may stay silent before the provider manager copies every page it
+    /// held from the surviving replicas to other providers; 0 turns re-replication off.
+    /// </summary>
+    public double RepairAfterSeconds { get; set; } = 60;
+
     /// <summary>Capacity a data provider offers; 0 = its file system's size.</summary>
     public long DataCapacityBytes { get; set; }
 
@@ -101,6 +107,11 @@ public sealed class ClusterConfig
         if (DefaultReplication is < 1 or > 16)
         {
             Throw.InvalidArgument($"{source}: defaultReplication {DefaultReplication} is not between 1 and 16");
+        }
+
+        if (!(RepairAfterSeconds >= 0 && RepairAfterSeconds <= 86400 * 30))
+        {
+            Throw.InvalidArgument($"{source}: repairAfterSeconds {RepairAfterSeconds} is not between 0 and 2592000");
         }
 
         if (!(WriterLeaseSeconds >= 0 && WriterLeaseSeconds <= 86400))

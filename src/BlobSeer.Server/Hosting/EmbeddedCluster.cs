@@ -36,6 +36,9 @@ public sealed class EmbeddedClusterOptions
     /// <summary>Free space below which a data provider gets no new pages (see ProviderManagerOptions.ReserveBytes); null for its default, 64 MiB.</summary>
     public long? ProviderReserveBytes { get; init; }
 
+    /// <summary>Silence after which a data provider's pages are re-replicated (see ProviderManagerOptions.RepairAfter). Default 60 s.</summary>
+    public TimeSpan RepairAfter { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Writers' lease (see VersionManagerOptions.WriterLease). Default 60 s.</summary>
     public TimeSpan WriterLease { get; init; } = TimeSpan.FromSeconds(60);
 
@@ -107,7 +110,8 @@ public sealed class EmbeddedCluster : IAsyncDisposable
             _roles.Add(m);
         }
 
-        ProviderManager = await RoleHost.StartProviderManagerAsync(Path.Combine(root, "provider-manager"), Options.Host, PortOf(1), loggers, ct, Options.Secret, Options.ProviderReserveBytes).ConfigureAwait(false);
+        ProviderManager = await RoleHost.StartProviderManagerAsync(Path.Combine(root, "provider-manager"), Options.Host, PortOf(1), loggers, ct, Options.Secret, Options.ProviderReserveBytes,
+            () => VersionManager?.Endpoint, Options.RepairAfter).ConfigureAwait(false);
         _roles.Add(ProviderManager);
         VersionManager = await RoleHost.StartVersionManagerAsync(Path.Combine(root, "version-manager"), Options.Host, PortOf(0), ClusterMap,
             Options.DefaultPageSize, Options.DefaultReplication, loggers, ct, Options.Secret, Options.WriterLease).ConfigureAwait(false);

@@ -47,6 +47,9 @@ public sealed class RoleHost : IAsyncDisposable
     /// <summary>The version manager, when this is one.</summary>
     public VersionManagerService? VersionManager { get; private set; }
 
+    /// <summary>The provider manager, when this is one.</summary>
+    public ProviderManagerService? ProviderManager { get; private set; }
+
     /// <summary>The data provider, when this is one.</summary>
     public DataProviderService? DataProvider { get; private set; }
 
@@ -93,14 +96,38 @@ public sealed class RoleHost : IAsyncDisposable
         return h;
     }
 
-    /// <summary>Starts a provider manager.</summary>
+    /// <summary>Starts a provider manager, with re-replication unless <paramref name="repairAfter"/> is zero.</summary>
+    /// <param name="directory">Where its provider table lives.</param>
+    /// <param name="host">Address to listen on.</param>
+    /// <param name="port">Port (0 picks one).</param>
+    /// <param name="loggers">Logging.</param>
+    /// <param name="ct">Cancels start-up.</param>
+    /// <param name="secret">The cluster secret its listener requires and its calls carry; null for none.</param>
+    /// <param name="reserveBytes">See <see cref="ProviderManagerOptions.ReserveBytes"/>; null for the default.</param>
+    /// <param name="versionManager">The cluster endpoint, asked for when re-replication needs it.</param>
+    /// <param name="repairAfter">See <see cref="ProviderManagerOptions.RepairAfter"/>; null for the default.</param>
     public static async Task<RoleHost> StartProviderManagerAsync(string directory, string host, int port, ILoggerFactory? loggers, CancellationToken ct,
-        string? secret = null, long? reserveBytes = null)
+        string? secret = null, long? reserveBytes = null, Func<string?>? versionManager = null, TimeSpan? repairAfter = null)
     {
         var h = new RoleHost(Role.ProviderManager, directory) { _secret = secret };
         var defaults = new ProviderManagerOptions { Directory = directory };
-        var service = new ProviderManagerService(new ProviderManagerOptions { Directory = directory, ReserveBytes = reserveBytes ?? defaults.ReserveBytes });
+        var service = new ProviderManagerService(new ProviderManagerOptions
+        {
+            Directory = directory,
+            ReserveBytes = reserveBytes ?? defaults.ReserveBytes,
+            RepairAfter = repairAfter ?? defaults.RepairAfter,
+            VersionManager = versionManager ?? defaults.VersionManager,
+            Secret = secret,
+        });
+        h.ProviderManager = service;
         await h.ListenAsync(host, port, r => r.Map(service), loggers, ct).ConfigureAwait(false);
+        if (service.Options.RepairAfter > TimeSpan.Zero)
+        {
+            var repairer = new Repairer(service, Logger(loggers));
+            service.Repairer = repairer;
+            h._owned.Insert(0, repairer);
+        }
+
         return h;
     }
 

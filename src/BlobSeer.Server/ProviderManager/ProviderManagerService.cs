@@ -19,6 +19,19 @@ public sealed class ProviderManagerOptions
 
     /// <summary>A provider with less free space than this is not given new pages. Default 64 MiB.</summary>
     public long ReserveBytes { get; init; } = 64L << 20;
+
+    /// <summary>
+    /// A provider silent for this long is given up on: every page it held is copied from a
+    /// surviving replica to another provider. Default 60 s (a restart is not worth a copy storm);
+    /// <see cref="TimeSpan.Zero"/> turns re-replication off.
+    /// </summary>
+    public TimeSpan RepairAfter { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The version manager's address (the cluster endpoint), asked for on use; re-replication needs it to find every blob.</summary>
+    public Func<string?> VersionManager { get; init; } = () => null;
+
+    /// <summary>The cluster secret the provider manager's own calls carry; null for none.</summary>
+    public string? Secret { get; init; }
 }
 
 /// <summary>
@@ -32,6 +45,7 @@ public sealed class ProviderManagerService : IProviderManagerService
     private readonly Dictionary<uint, Entry> _providers = [];
     private readonly ProviderManagerOptions _options;
     private readonly string _tablePath;
+    private readonly long _startedMs = Environment.TickCount64;
 
     private sealed class Entry
     {
@@ -169,10 +183,17 @@ public sealed class ProviderManagerService : IProviderManagerService
         return ValueTask.FromResult(response);
     }
 
+    /// <summary>The options it runs with.</summary>
+    public ProviderManagerOptions Options => _options;
+
+    /// <summary>Re-replication, when the role runs it; it adds its report to <see cref="ListProvidersAsync"/>.</summary>
+    internal Repairer? Repairer { get; set; }
+
     /// <summary>Every known provider with its last report.</summary>
     public ValueTask<ListProvidersResponse> ListProvidersAsync(Empty request, CancellationToken cancellationToken)
     {
-        var response = new ListProvidersResponse();
+        var repaired = Repairer?.Repaired ?? new HashSet<uint>();
+        var response = new ListProvidersResponse { Repair = Repairer?.Report() };
         var nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         lock (_gate)
         {
@@ -184,6 +205,7 @@ public sealed class ProviderManagerService : IProviderManagerService
                     Endpoint = e.Endpoint,
                     PageEndpoint = e.PageEndpoint,
                     Alive = IsAlive(e),
+                    Repaired = repaired.Contains(e.Id),
                     CapacityBytes = e.Capacity,
                     FreeBytes = e.Free,
                     Load = e.Load,
@@ -194,6 +216,45 @@ public sealed class ProviderManagerService : IProviderManagerService
         }
 
         return ValueTask.FromResult(response);
+    }
+
+    /// <summary>Providers that have not been heard from for at least <paramref name="silence"/> (since this manager started, for those it never heard).</summary>
+    internal HashSet<uint> SilentFor(TimeSpan silence)
+    {
+        var now = Environment.TickCount64;
+        lock (_gate)
+        {
+            return _providers.Values.Where(e => now - (e.LastHeartbeatMs == 0 ? _startedMs : e.LastHeartbeatMs) >= (long)silence.TotalMilliseconds)
+                .Select(e => e.Id).ToHashSet();
+        }
+    }
+
+    /// <summary>The gRPC address of a provider; null when unknown.</summary>
+    internal string? EndpointOf(uint id)
+    {
+        lock (_gate)
+        {
+            return _providers.TryGetValue(id, out var e) ? e.Endpoint : null;
+        }
+    }
+
+    /// <summary>A live provider with free space that is not in <paramref name="exclude"/>, least loaded first; null when there is none.</summary>
+    internal uint? ChooseProvider(IReadOnlySet<uint> exclude)
+    {
+        lock (_gate)
+        {
+            var choice = _providers.Values
+                .Where(e => IsAlive(e) && e.Free > (ulong)_options.ReserveBytes && !exclude.Contains(e.Id))
+                .OrderBy(e => e.Assigned + (e.Load * 0.01) + Random.Shared.NextDouble() * 0.5)
+                .FirstOrDefault();
+            if (choice is null)
+            {
+                return null;
+            }
+
+            choice.Assigned += 1;
+            return choice.Id;
+        }
     }
 
     private bool IsAlive(Entry e) =>

@@ -1,0 +1,278 @@
+using System.Collections.Concurrent;
+using BlobSeer.Core;
+using BlobSeer.Protocol;
+using BlobSeer.Protocol.Messages;
+using BlobSeer.Protocol.Rpc;
+using Microsoft.Extensions.Logging;
+using CoreNodeKey = BlobSeer.Core.Trees.NodeKey;
+
+namespace BlobSeer.Server.ProviderManager;
+
+/// <summary>
+/// Re-replication. When data providers have been silent for <see cref="ProviderManagerOptions.RepairAfter"/>,
+/// (and at least <see cref="ProviderManagerOptions.DeadAfter"/>), a pass walks the tree of every published version of every blob (only the nodes each version
+/// created, so every leaf is seen once), and for each page with a replica on a given-up provider
+/// copies the page from a surviving replica (checksum verified) to a live provider that holds no
+/// replica of it, then replaces the leaf with one naming the new set (the same page id, so
+/// readers see the same bytes). A provider is marked repaired once a pass finished without error;
+/// if it comes back its copies are simply no longer named by any leaf, so nothing counts twice.
+/// </summary>
+internal sealed class Repairer : IAsyncDisposable
+{
+    private const int WalkBatch = 4096;
+    private const int ParallelCopies = 8;
+    private readonly ProviderManagerService _manager;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ConcurrentDictionary<string, RpcChannel> _channels = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+    private readonly HashSet<uint> _repaired = [];
+    private readonly Task _loop;
+    private readonly RepairReport _report;
+
+    public Repairer(ProviderManagerService manager, ILogger logger)
+    {
+        _manager = manager;
+        _logger = logger;
+        _report = new RepairReport { RepairAfterMs = (uint)manager.Options.RepairAfter.TotalMilliseconds };
+        _loop = Task.Run(LoopAsync);
+    }
+
+    /// <summary>Providers whose pages all have copies elsewhere.</summary>
+    public IReadOnlySet<uint> Repaired
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _repaired.ToHashSet();
+            }
+        }
+    }
+
+    /// <summary>A copy of the figures so far.</summary>
+    public RepairReport Report()
+    {
+        lock (_gate)
+        {
+            return _report.Clone();
+        }
+    }
+
+    private async Task LoopAsync()
+    {
+        // Never before the provider counts as dead for placement too.
+        var after = _manager.Options.RepairAfter > _manager.Options.DeadAfter ? _manager.Options.RepairAfter : _manager.Options.DeadAfter;
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Clamp(after.TotalMilliseconds / 4, 100, 5000)));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+            {
+                var silent = _manager.SilentFor(after);
+                HashSet<uint> due;
+                lock (_gate)
+                {
+                    // One that came back and may die again later is repaired again then.
+                    _repaired.IntersectWith(silent);
+                    due = silent.Except(_repaired).ToHashSet();
+                    _report.Pending.Clear();
+                    _report.Pending.AddRange(due.Order());
+                }
+
+                if (due.Count > 0)
+                {
+                    await PassAsync(silent, due, _stop.Token).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task PassAsync(HashSet<uint> silent, HashSet<uint> due, CancellationToken ct)
+    {
+        Log.RepairStarted(_logger, string.Join(", ", due.Order()));
+        var counts = new Counts();
+        try
+        {
+            var endpoint = _manager.Options.VersionManager() ?? throw new BlobSeerException(ErrorCode.Unavailable, "the version manager's address is not known yet");
+            var versions = new VersionManagerClient(Channel(endpoint));
+            var map = await versions.GetClusterMapAsync(new Empty(), ct).ConfigureAwait(false);
+            var members = map.MetadataProviders.Select(e => new MetadataProviderClient(Channel(e))).ToArray();
+            var ring = new MetadataRing(members, m => $"metadata provider {map.MetadataProviders[m]}");
+            var blobs = await versions.ListBlobsAsync(new Empty(), ct).ConfigureAwait(false);
+            foreach (var blob in blobs.Blobs)
+            {
+                var list = await versions.ListVersionsAsync(new BlobRef { Id = blob.Id }, ct).ConfigureAwait(false);
+                foreach (var version in list.Versions)
+                {
+                    // Version 0 of a clone is its source's tree: the source's own pass covers it.
+                    if (version.Version == 0 || version.Noop || version.Root is not { } root || root.Blob != blob.Id || root.Version != version.Version)
+                    {
+                        continue;
+                    }
+
+                    await RepairVersionAsync(ring, blob, root.ToCore(), silent, counts, ct).ConfigureAwait(false);
+                }
+            }
+
+            lock (_gate)
+            {
+                _repaired.UnionWith(due);
+                _report.Pending.Clear();
+                _report.LastError = "";
+            }
+
+            Log.RepairFinished(_logger, counts.Checked, counts.Copied, counts.WithoutReplica);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            lock (_gate)
+            {
+                _report.LastError = e.Message;
+            }
+
+            Log.RepairFailed(_logger, e.Message);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _report.Passes++;
+                _report.PagesChecked += (ulong)counts.Checked;
+                _report.PagesCopied += (ulong)counts.Copied;
+                _report.PagesWithoutReplica += (ulong)counts.WithoutReplica;
+                _report.LastPassUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            }
+        }
+    }
+
+    // Walks the nodes this version created, level by level, and repairs the pages of its leaves.
+    private async Task RepairVersionAsync(MetadataRing ring, BlobInfo blob, CoreNodeKey root, HashSet<uint> silent, Counts counts, CancellationToken ct)
+    {
+        var frontier = new List<CoreNodeKey> { root };
+        var damaged = new List<TreeNode>();
+        while (frontier.Count > 0)
+        {
+            var next = new List<CoreNodeKey>();
+            for (var at = 0; at < frontier.Count; at += WalkBatch)
+            {
+                var nodes = await ring.GetAsync(frontier.GetRange(at, Math.Min(WalkBatch, frontier.Count - at)), ct).ConfigureAwait(false);
+                foreach (var node in nodes)
+                {
+                    if (node.Key.Count == 1)
+                    {
+                        if (node.Page is { } page)
+                        {
+                            Interlocked.Increment(ref counts.Checked);
+                            if (page.Providers.Any(silent.Contains))
+                            {
+                                damaged.Add(node);
+                            }
+                        }
+
+                        continue;
+                    }
+
+                    foreach (var child in new[] { node.Left, node.Right })
+                    {
+                        if (child is not null && child.Blob == root.Blob && child.Version == root.Version)
+                        {
+                            next.Add(child.ToCore());
+                        }
+                    }
+                }
+            }
+
+            frontier = next;
+        }
+
+        await Parallel.ForEachAsync(damaged, new ParallelOptions { MaxDegreeOfParallelism = ParallelCopies, CancellationToken = ct },
+            async (leaf, token) => await RepairLeafAsync(ring, blob, leaf, silent, counts, token).ConfigureAwait(false)).ConfigureAwait(false);
+    }
+
+    private async Task RepairLeafAsync(MetadataRing ring, BlobInfo blob, TreeNode leaf, HashSet<uint> silent, Counts counts, CancellationToken ct)
+    {
+        var page = leaf.Page;
+        var survivors = page.Providers.Where(p => !silent.Contains(p)).ToList();
+        byte[]? data = null;
+        foreach (var id in survivors)
+        {
+            data = await ReadVerifiedAsync(id, page, ct).ConfigureAwait(false);
+            if (data is not null)
+            {
+                break;
+            }
+        }
+
+        if (data is null)
+        {
+            Interlocked.Increment(ref counts.WithoutReplica);
+            Log.PageWithoutReplica(_logger, blob.Id, leaf.Key.ToCore().ToString(), string.Join(", ", page.Providers));
+            return;
+        }
+
+        var exclude = page.Providers.Concat(silent).ToHashSet();
+        var providers = new List<uint>(survivors);
+        foreach (var lost in page.Providers.Where(silent.Contains))
+        {
+            // One new replica for each lost one, so the page is back to its replication.
+            _ = lost;
+            var target = _manager.ChooseProvider(exclude)
+                ?? throw new BlobSeerException(ErrorCode.Unavailable, "no live data provider with free space is left to take a replica");
+            exclude.Add(target);
+            var endpoint = _manager.EndpointOf(target) ?? throw new BlobSeerException(ErrorCode.Unavailable, $"data provider {target} has no address");
+            await new DataProviderClient(Channel(endpoint)).PutPageAsync(page.PageId.Memory, data, page.Crc32C, ct).ConfigureAwait(false);
+            providers.Add(target);
+        }
+
+        var moved = leaf.Clone();
+        moved.Page.Providers.Clear();
+        moved.Page.Providers.AddRange(providers);
+        await ring.PutAsync([moved], (int)Math.Max(1, blob.Replication), replaceLeaves: true, ct).ConfigureAwait(false);
+        Interlocked.Increment(ref counts.Copied);
+    }
+
+    // The page from one provider, or null when that provider cannot give a copy that matches its checksum.
+    private async Task<byte[]?> ReadVerifiedAsync(uint id, PageDescriptor page, CancellationToken ct)
+    {
+        if (_manager.EndpointOf(id) is not { } endpoint)
+        {
+            return null;
+        }
+
+        try
+        {
+            var response = await new DataProviderClient(Channel(endpoint)).GetPageAsync(new GetPageRequest { PageId = page.PageId }, ct).ConfigureAwait(false);
+            var bytes = response.Data.ToByteArray();
+            return bytes.Length == page.Length && Crc32C.Compute(bytes) == page.Crc32C ? bytes : null;
+        }
+        catch (BlobSeerException)
+        {
+            return null;
+        }
+    }
+
+    private RpcChannel Channel(string endpoint) =>
+        _channels.GetOrAdd(endpoint, e => new RpcChannel(e, new RpcChannelOptions { Secret = _manager.Options.Secret }));
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _loop.ConfigureAwait(false);
+        foreach (var channel in _channels.Values)
+        {
+            channel.Dispose();
+        }
+
+        _stop.Dispose();
+    }
+
+    private sealed class Counts
+    {
+        public long Checked;
+        public long Copied;
+        public long WithoutReplica;
+    }
+}
