@@ -55,6 +55,7 @@ internal static class Program
             UpCommand.Create(cluster),
             ServeCommand.Create(cluster),
             BlobCommand.Create(cluster),
+            ClusterCommand.Create(cluster),
             ImageCommand.Create(cluster),
             MountCommand.CreateMount(cluster),
             MountCommand.CreateNbd(cluster),

@@ -9,7 +9,7 @@ namespace BlobSeer.Client;
 /// Entry point of the client library: a connection to one BlobSeer cluster, named by its
 /// cluster endpoint (the version manager's <c>host:port</c>). Thread-safe; share one instance.
 /// </summary>
-public sealed class BlobSeerClient : IDisposable
+public sealed partial class BlobSeerClient : IDisposable
 {
     private readonly Cluster _cluster;
 

@@ -24,6 +24,8 @@ public sealed class MultiProcessClusterTests : IDisposable
               "metadataProviders": ["{{At(2)}}", "{{At(3)}}"],
               "dataDirectory": "state",
               "defaultReplication": 2,
+              "writerLeaseSeconds": 30,
+              "repairAfterSeconds": 600,
             }
             """);
 
@@ -62,6 +64,26 @@ public sealed class MultiProcessClusterTests : IDisposable
 
             (await Run(null, "blob", "read", clone.ToString(CultureInfo.InvariantCulture))).ShouldSucceed().Stdout.ShouldBe(model[1]);
             (await Run(null, "blob", "info", "multi", "--json")).ShouldSucceed().Text.ShouldContain("\"replication\": 2");
+            var healthy = await Run(null, "cluster", "status");
+            LastLine(healthy.ShouldSucceed()).ShouldBe("healthy");
+
+            // A data provider dies: the operator sees it, and readers go to the other replica.
+            var dead = servers[^1];
+            await dead.KillAsync();
+            servers.Remove(dead);
+            await dead.DisposeAsync();
+            CliResult status;
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            do
+            {
+                await Task.Delay(500);
+                status = (await Run(null, "cluster", "status")).ShouldSucceed();
+            }
+            while (LastLine(status) == "healthy" && DateTime.UtcNow < deadline);
+            LastLine(status).ShouldStartWith("degraded: data provider ");
+            LastLine(status).ShouldContain($"({At(5)}) is dead; its pages are read from other replicas and copied elsewhere after 600 s");
+            (await Run(null, "cluster", "status", "--json")).ShouldSucceed().Text.ShouldContain("\"healthy\": false");
+            (await Run(null, "blob", "read", "multi")).ShouldSucceed().Stdout.ShouldBe(model[model.Latest]);
 
             // Every role stops cleanly on SIGTERM, data providers first.
             for (var i = servers.Count - 1; i >= 0; i--)
@@ -98,6 +120,8 @@ public sealed class MultiProcessClusterTests : IDisposable
             result.StderrLines.ShouldHaveSingleItem().ShouldContain(fragment);
         }
     }
+
+    private static string LastLine(CliResult result) => result.Text.TrimEnd().Split('\n')[^1];
 
     public void Dispose() => _directory.Dispose();
 }

@@ -21,7 +21,7 @@ internal static class JsonOutput
         b.Created.ToUniversalTime(), version);
 
     public static VersionJson From(BlobVersionInfo v) => new(
-        v.Version, v.Size, v.Published, v.Created.ToUniversalTime(), v.Ranges.Select(r => new RangeJson(r.Offset, r.Length)).ToArray(), v.Noop);
+        v.Version, v.Size, v.Published, v.Created.ToUniversalTime(), v.Ranges.Select(r => new RangeJson(r.Offset, r.Length)).ToArray(), v.Noop, v.Expired);
 }
 
 /// <summary>A blob: <c>blob info</c>, one element of <c>blob list</c>.</summary>
@@ -38,7 +38,7 @@ internal sealed record BlobJson(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] VersionJson? Version);
 
 /// <summary>A version: one element of <c>blob versions</c>, or <c>version</c> of <c>blob info --version</c>.</summary>
-internal sealed record VersionJson(ulong Version, long Size, bool Published, DateTimeOffset Created, IReadOnlyList<RangeJson> Ranges, bool Noop);
+internal sealed record VersionJson(ulong Version, long Size, bool Published, DateTimeOffset Created, IReadOnlyList<RangeJson> Ranges, bool Noop, bool Expired);
 
 /// <summary>A byte range a version wrote.</summary>
 internal sealed record RangeJson(long Offset, long Length);
@@ -49,5 +49,6 @@ internal sealed record RangeJson(long Offset, long Length);
 [JsonSerializable(typeof(IReadOnlyList<BlobJson>))]
 [JsonSerializable(typeof(IReadOnlyList<VersionJson>))]
 [JsonSerializable(typeof(BlobSeer.Cli.Commands.SnapshotJson))]
+[JsonSerializable(typeof(BlobSeer.Cli.Commands.ClusterStatusJson))]
 [JsonSerializable(typeof(BlobSeer.Mirror.Mirroring.MirrorStatus[]))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

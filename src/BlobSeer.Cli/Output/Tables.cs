@@ -47,6 +47,10 @@ internal static class Tables
             Row("  published", v.Published ? "yes" : "no (in flight)");
             Row("  created", Time(v.Created));
             Row("  wrote", v.Noop ? "nothing (writer gave up; reads as the previous version)" : Ranges(v.Ranges, 8));
+            if (v.Expired)
+            {
+                Row("  expired", "yes: its writer's lease ran out and the version manager completed it");
+            }
         }
 
         Terminal.Stdout.Write(grid);

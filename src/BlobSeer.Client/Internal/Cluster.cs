@@ -37,6 +37,9 @@ internal sealed class Cluster : IDisposable
 
     public ProviderManagerClient ProviderManager { get; private set; } = null!;
 
+    /// <summary>Where the roles listen, as the version manager said at connection.</summary>
+    public ClusterMap Map { get; private set; } = null!;
+
     /// <summary>The metadata DHT.</summary>
     public MetadataRing MetadataRing { get; private set; } = null!;
 
@@ -53,6 +56,7 @@ internal sealed class Cluster : IDisposable
                 Throw.Error(ErrorCode.FailedPrecondition, $"cluster at {endpoint} reports no provider manager or no metadata providers");
             }
 
+            cluster.Map = map;
             cluster.ProviderManager = new ProviderManagerClient(cluster.Channel(map.ProviderManager));
             var members = map.MetadataProviders.Select(e => new MetadataProviderClient(cluster.Channel(e))).ToArray();
             cluster.MetadataRing = new MetadataRing(members, m => $"metadata provider {members[m].Channel.Endpoint}");

@@ -152,6 +152,10 @@ public sealed class MetadataRing
         return missing;
     }
 
+    /// <summary>Asks one member for nothing: succeeds when it answers at all.</summary>
+    public async Task ProbeAsync(int member, CancellationToken cancellationToken) =>
+        await _members[member].GetNodesAsync(new GetNodesRequest { AllowMissing = true }, cancellationToken).ConfigureAwait(false);
+
     /// <summary>
     /// Stores every node durably on <paramref name="replication"/> members (all must acknowledge):
     /// the first ones of its preference list, skipping members that cannot be reached for the next

@@ -1,0 +1,79 @@
+using BlobSeer.Core;
+using BlobSeer.Protocol.Messages;
+
+namespace BlobSeer.Client;
+
+/// <summary>The health of a cluster as an operator sees it: every role, and re-replication.</summary>
+/// <param name="VersionManager">The cluster endpoint.</param>
+/// <param name="ProviderManager">The provider manager's address.</param>
+/// <param name="MetadataProviders">The metadata ring, in ring order.</param>
+/// <param name="DataProviders">Every data provider the provider manager knows.</param>
+/// <param name="Repair">Re-replication figures; null when the provider manager runs none.</param>
+public sealed record ClusterStatus(
+    string VersionManager,
+    string ProviderManager,
+    IReadOnlyList<MetadataProviderStatus> MetadataProviders,
+    IReadOnlyList<DataProviderStatus> DataProviders,
+    RepairStatus? Repair);
+
+/// <summary>One member of the metadata ring.</summary>
+/// <param name="Endpoint">Its address.</param>
+/// <param name="Reachable">True when it answered.</param>
+/// <param name="Error">Why it did not, if it did not.</param>
+public sealed record MetadataProviderStatus(string Endpoint, bool Reachable, string? Error);
+
+/// <summary>One data provider, as its heartbeats describe it.</summary>
+/// <param name="Id">Its id (leaves name providers by id).</param>
+/// <param name="Endpoint">Its gRPC address.</param>
+/// <param name="Alive">True while it heartbeats; a dead one gets no new pages.</param>
+/// <param name="Repaired">True when it stayed silent long enough that its pages were copied elsewhere.</param>
+/// <param name="CapacityBytes">Capacity it offers.</param>
+/// <param name="FreeBytes">Free space it reported.</param>
+/// <param name="Pages">Pages it stores.</param>
+/// <param name="LastHeartbeat">Its last heartbeat; null if none since the provider manager started.</param>
+public sealed record DataProviderStatus(uint Id, string Endpoint, bool Alive, bool Repaired, long CapacityBytes, long FreeBytes, long Pages, DateTimeOffset? LastHeartbeat);
+
+/// <summary>What re-replication has done since the provider manager started.</summary>
+/// <param name="RepairAfter">Silence after which a provider's pages are copied elsewhere.</param>
+/// <param name="Passes">Passes over every blob.</param>
+/// <param name="PagesChecked">Pages looked at.</param>
+/// <param name="PagesCopied">Pages copied from a surviving replica to a new provider.</param>
+/// <param name="PagesWithoutReplica">Pages with no readable replica left: unreadable until a provider holding them returns.</param>
+/// <param name="LastPass">When the last pass ended; null before the first.</param>
+/// <param name="Pending">Providers whose pages are still being copied.</param>
+/// <param name="LastError">Why the last pass stopped early (it is retried); null if it did not.</param>
+public sealed record RepairStatus(TimeSpan RepairAfter, ulong Passes, ulong PagesChecked, ulong PagesCopied, ulong PagesWithoutReplica,
+    DateTimeOffset? LastPass, IReadOnlyList<uint> Pending, string? LastError);
+
+/// <content>Cluster status.</content>
+public sealed partial class BlobSeerClient
+{
+    /// <summary>Asks every role how it is: the provider manager for the data providers and re-replication, each metadata provider for a sign of life.</summary>
+    public async Task<ClusterStatus> GetClusterStatusAsync(CancellationToken cancellationToken = default)
+    {
+        var map = _cluster.Map;
+        var probes = Enumerable.Range(0, _cluster.MetadataRing.MemberCount).Select(async m =>
+        {
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(TimeSpan.FromSeconds(5));
+                await _cluster.MetadataRing.ProbeAsync(m, timeout.Token).ConfigureAwait(false);
+                return new MetadataProviderStatus(map.MetadataProviders[m], true, null);
+            }
+            catch (Exception e) when (e is BlobSeerException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                return new MetadataProviderStatus(map.MetadataProviders[m], false, e is BlobSeerException b ? b.Message : "no answer within 5 s");
+            }
+        }).ToArray();
+        var list = await _cluster.ProviderManager.ListProvidersAsync(new Empty(), cancellationToken).ConfigureAwait(false);
+        var data = list.Providers.Select(p => new DataProviderStatus(p.Id, p.Endpoint, p.Alive, p.Repaired, (long)p.CapacityBytes, (long)p.FreeBytes,
+            (long)p.PagesStored, p.LastHeartbeatUnixMs == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(p.LastHeartbeatUnixMs))).ToArray();
+        var r = list.Repair;
+        var repair = r is null ? null : new RepairStatus(TimeSpan.FromMilliseconds(r.RepairAfterMs), r.Passes, r.PagesChecked, r.PagesCopied,
+            r.PagesWithoutReplica, r.LastPassUnixMs == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.LastPassUnixMs), r.Pending.ToArray(),
+            string.IsNullOrEmpty(r.LastError) ? null : r.LastError);
+        return new ClusterStatus(map.VersionManager.Length > 0 ? map.VersionManager : Endpoint, map.ProviderManager,
+            await Task.WhenAll(probes).ConfigureAwait(false), data, repair);
+    }
+}
