@@ -9,12 +9,18 @@ namespace BlobSeer.Client;
 /// <param name="MetadataProviders">The metadata ring, in ring order.</param>
 /// <param name="DataProviders">Every data provider the provider manager knows.</param>
 /// <param name="Repair">Re-replication figures; null when the provider manager runs none.</param>
+/// <param name="MetadataEpoch">Changes each time a metadata provider joins or leaves.</param>
+/// <param name="Rebalancing">True while nodes move to their places after such a change: a leaving member must keep running.</param>
+/// <param name="RebalancedNodes">Nodes put on their owners since the last change.</param>
 public sealed record ClusterStatus(
     string VersionManager,
     string ProviderManager,
     IReadOnlyList<MetadataProviderStatus> MetadataProviders,
     IReadOnlyList<DataProviderStatus> DataProviders,
-    RepairStatus? Repair);
+    RepairStatus? Repair,
+    ulong MetadataEpoch = 0,
+    bool Rebalancing = false,
+    ulong RebalancedNodes = 0);
 
 /// <summary>One member of the metadata ring.</summary>
 /// <param name="Endpoint">Its address.</param>
@@ -31,7 +37,9 @@ public sealed record MetadataProviderStatus(string Endpoint, bool Reachable, str
 /// <param name="FreeBytes">Free space it reported.</param>
 /// <param name="Pages">Pages it stores.</param>
 /// <param name="LastHeartbeat">Its last heartbeat; null if none since the provider manager started.</param>
-public sealed record DataProviderStatus(uint Id, string Endpoint, bool Alive, bool Repaired, long CapacityBytes, long FreeBytes, long Pages, DateTimeOffset? LastHeartbeat);
+/// <param name="Draining">Being retired: no new pages; once also <paramref name="Repaired"/>, it can be stopped.</param>
+public sealed record DataProviderStatus(uint Id, string Endpoint, bool Alive, bool Repaired, long CapacityBytes, long FreeBytes, long Pages, DateTimeOffset? LastHeartbeat,
+    bool Draining = false);
 
 /// <summary>What re-replication has done since the provider manager started.</summary>
 /// <param name="RepairAfter">Silence after which a provider's pages are copied elsewhere.</param>
@@ -51,14 +59,17 @@ public sealed partial class BlobSeerClient
     /// <summary>Asks every role how it is: the provider manager for the data providers and re-replication, each metadata provider for a sign of life.</summary>
     public async Task<ClusterStatus> GetClusterStatusAsync(CancellationToken cancellationToken = default)
     {
+        var fresh = await _cluster.VersionManager.GetClusterMapAsync(new Empty(), cancellationToken).ConfigureAwait(false);
+        await _cluster.RefreshMapAsync(cancellationToken).ConfigureAwait(false);
         var map = _cluster.Map;
-        var probes = Enumerable.Range(0, _cluster.MetadataRing.MemberCount).Select(async m =>
+        var ring = _cluster.MetadataRing;
+        var probes = Enumerable.Range(0, ring.MemberCount).Select(async m =>
         {
             try
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 timeout.CancelAfter(TimeSpan.FromSeconds(5));
-                await _cluster.MetadataRing.ProbeAsync(m, timeout.Token).ConfigureAwait(false);
+                await ring.ProbeAsync(m, timeout.Token).ConfigureAwait(false);
                 return new MetadataProviderStatus(map.MetadataProviders[m], true, null);
             }
             catch (Exception e) when (e is BlobSeerException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
@@ -68,12 +79,37 @@ public sealed partial class BlobSeerClient
         }).ToArray();
         var list = await _cluster.ProviderManager.ListProvidersAsync(new Empty(), cancellationToken).ConfigureAwait(false);
         var data = list.Providers.Select(p => new DataProviderStatus(p.Id, p.Endpoint, p.Alive, p.Repaired, (long)p.CapacityBytes, (long)p.FreeBytes,
-            (long)p.PagesStored, p.LastHeartbeatUnixMs == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(p.LastHeartbeatUnixMs))).ToArray();
+            (long)p.PagesStored, p.LastHeartbeatUnixMs == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(p.LastHeartbeatUnixMs), p.Draining)).ToArray();
         var r = list.Repair;
         var repair = r is null ? null : new RepairStatus(TimeSpan.FromMilliseconds(r.RepairAfterMs), r.Passes, r.PagesChecked, r.PagesCopied,
             r.PagesWithoutReplica, r.LastPassUnixMs == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.LastPassUnixMs), r.Pending.ToArray(),
             string.IsNullOrEmpty(r.LastError) ? null : r.LastError);
         return new ClusterStatus(map.VersionManager.Length > 0 ? map.VersionManager : Endpoint, map.ProviderManager,
-            await Task.WhenAll(probes).ConfigureAwait(false), data, repair);
+            await Task.WhenAll(probes).ConfigureAwait(false), data, repair, map.Epoch, fresh.Rebalancing, fresh.RebalancedNodes);
+    }
+
+    /// <summary>
+    /// Retires a data provider (or, with <paramref name="undo"/>, takes it back): it gets no new
+    /// pages and re-replication copies its pages to other providers; once its status says
+    /// repaired it can be stopped.
+    /// </summary>
+    public async Task<DataProviderStatus> DrainProviderAsync(uint id, bool undo = false, CancellationToken cancellationToken = default)
+    {
+        var p = await _cluster.ProviderManager.DrainAsync(new DrainRequest { Id = id, Undo = undo }, cancellationToken).ConfigureAwait(false);
+        return new DataProviderStatus(p.Id, p.Endpoint, p.Alive, p.Repaired, (long)p.CapacityBytes, (long)p.FreeBytes, (long)p.PagesStored,
+            p.LastHeartbeatUnixMs == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(p.LastHeartbeatUnixMs), p.Draining);
+    }
+
+    /// <summary>
+    /// Adds a metadata provider to the ring (<paramref name="add"/>) or removes one from it; the
+    /// nodes then move in the background (<see cref="ClusterStatus.Rebalancing"/>). A removed
+    /// provider must keep running until rebalancing is over. Returns the new epoch.
+    /// </summary>
+    public async Task<ulong> ChangeMetadataAsync(string endpoint, bool add, CancellationToken cancellationToken = default)
+    {
+        var request = add ? new ChangeMetadataRequest { Add = endpoint } : new ChangeMetadataRequest { Remove = endpoint };
+        var map = await _cluster.VersionManager.ChangeMetadataAsync(request, cancellationToken).ConfigureAwait(false);
+        await _cluster.RefreshMapAsync(cancellationToken).ConfigureAwait(false);
+        return map.Epoch;
     }
 }

@@ -34,6 +34,16 @@ internal static partial class Log
         Message = "Blob {Blob} version {Version} expired but cannot be completed yet, retrying: {Reason}")]
     public static partial void SettleDeferred(ILogger logger, ulong blob, ulong version, string reason);
 
+    // Version manager: metadata ring membership.
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Warning, Message = "Metadata provider {Endpoint} {Change} the ring (epoch {Epoch}); rebalancing")]
+    public static partial void MembershipChanged(ILogger logger, string change, string endpoint, ulong epoch);
+
+    [LoggerMessage(EventId = 2012, Level = LogLevel.Information, Message = "Metadata ring of epoch {Epoch} rebalanced: {Nodes} nodes put on their owners")]
+    public static partial void Rebalanced(ILogger logger, ulong epoch, long nodes);
+
+    [LoggerMessage(EventId = 2013, Level = LogLevel.Warning, Message = "Rebalancing waits for metadata provider {Endpoint}: {Reason}")]
+    public static partial void RebalanceWaiting(ILogger logger, string endpoint, string reason);
+
     // Provider manager: re-replication.
     [LoggerMessage(EventId = 2101, Level = LogLevel.Warning,
         Message = "Data providers {Providers} silent too long: copying their pages from surviving replicas")]

@@ -14,6 +14,110 @@ internal static class ClusterCommand
             "blobseer cluster status",
             "blobseer cluster status --json | jq .problems");
         command.Subcommands.Add(Status(cluster));
+        command.Subcommands.Add(Drain(cluster));
+        command.Subcommands.Add(ChangeMetadata(cluster, add: true));
+        command.Subcommands.Add(ChangeMetadata(cluster, add: false));
+        return command;
+    }
+
+    private static Verb Drain(Option<string?> cluster)
+    {
+        var id = new Argument<uint>("ID") { Description = "The data provider's id (see 'blobseer cluster status')" };
+        var undo = new Option<bool>("--undo") { Description = "Take the provider back into service instead" };
+        var noWait = new Option<bool>("--no-wait") { Description = "Return at once instead of waiting until its pages are copied" };
+        var command = new Verb("drain",
+            "Retires a data provider: it gets no new pages and the provider manager copies each of its pages to another provider. " +
+            "Waits until that is done, then says it can be stopped (its disk replaced, its host retired).",
+            "blobseer cluster drain 1966910691",
+            "blobseer cluster drain 1966910691 --undo")
+        {
+            id, undo, noWait,
+        };
+        command.SetAction(async (p, ct) =>
+        {
+            using var client = await Connection.ConnectAsync(Connection.Endpoint(p, cluster), ct);
+            var target = p.GetValue(id);
+            DataProviderStatus state;
+            try
+            {
+                state = await client.DrainProviderAsync(target, p.GetValue(undo), ct);
+            }
+            catch (Core.BlobSeerException e) when (e.Code is Core.ErrorCode.NotFound or Core.ErrorCode.FailedPrecondition)
+            {
+                throw new CliException(e.Code == Core.ErrorCode.NotFound ? ExitCodes.NotFound : ExitCodes.Error, e.Message, e);
+            }
+
+            if (p.GetValue(undo))
+            {
+                Console.WriteLine($"data provider {target} is back in service");
+                return ExitCodes.Ok;
+            }
+
+            while (!state.Repaired && !p.GetValue(noWait))
+            {
+                await Task.Delay(1000, ct);
+                var status = await client.GetClusterStatusAsync(ct);
+                state = status.DataProviders.Single(d => d.Id == target);
+                Console.Error.Write($"\rdraining {target}: {status.Repair?.PagesCopied ?? 0} pages copied so far");
+            }
+
+            Console.Error.WriteLine();
+            Console.WriteLine(state.Repaired
+                ? $"data provider {target} is drained: every page it held has copies elsewhere; it can be stopped"
+                : $"data provider {target} is draining; 'blobseer cluster status' shows when it is done");
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Verb ChangeMetadata(Option<string?> cluster, bool add)
+    {
+        var endpoint = new Argument<string>("HOST:PORT") { Description = add ? "The running metadata provider to add" : "The metadata provider to remove" };
+        var command = add
+            ? new Verb("add-metadata",
+                "Adds a running metadata provider ('blobseer serve --role metadata --listen HOST:PORT') to the ring, then waits while " +
+                "the nodes it now owns are copied to it.",
+                "blobseer cluster add-metadata 10.0.0.9:7102")
+            : new Verb("remove-metadata",
+                "Removes a metadata provider from the ring, then waits while each of its nodes is copied to its owners in the new ring. " +
+                "Keep it running until this returns; then it can be stopped.",
+                "blobseer cluster remove-metadata 10.0.0.2:7102");
+        command.Arguments.Add(endpoint);
+        command.SetAction(async (p, ct) =>
+        {
+            using var client = await Connection.ConnectAsync(Connection.Endpoint(p, cluster), ct);
+            var member = p.GetValue(endpoint)!;
+            ulong epoch;
+            try
+            {
+                epoch = await client.ChangeMetadataAsync(member, add, ct);
+            }
+            catch (Core.BlobSeerException e) when (e.Code is Core.ErrorCode.NotFound or Core.ErrorCode.AlreadyExists or Core.ErrorCode.FailedPrecondition
+                or Core.ErrorCode.InvalidArgument)
+            {
+                throw new CliException(e.Code switch
+                {
+                    Core.ErrorCode.NotFound => ExitCodes.NotFound,
+                    Core.ErrorCode.InvalidArgument => ExitCodes.Usage,
+                    _ => ExitCodes.Error,
+                }, e.Message, e);
+            }
+
+            ClusterStatus status;
+            do
+            {
+                await Task.Delay(500, ct);
+                status = await client.GetClusterStatusAsync(ct);
+                Console.Error.Write($"\rrebalancing the metadata ring (epoch {epoch}): {status.RebalancedNodes} nodes placed");
+            }
+            while (status.Rebalancing);
+
+            Console.Error.WriteLine();
+            Console.WriteLine(add
+                ? $"metadata provider {member} is in the ring (epoch {epoch})"
+                : $"metadata provider {member} left the ring (epoch {epoch}); it can be stopped");
+            return ExitCodes.Ok;
+        });
         return command;
     }
 
@@ -56,6 +160,18 @@ internal static class ClusterCommand
             problems.Add($"metadata provider {m.Endpoint} does not answer ({m.Error}); writes use the next member, reads the other replicas");
         }
 
+        if (s.Rebalancing)
+        {
+            problems.Add($"the metadata ring is rebalancing after a change ({s.RebalancedNodes} nodes placed so far); a leaving member must keep running");
+        }
+
+        foreach (var d in s.DataProviders.Where(d => d.Alive && d.Draining))
+        {
+            problems.Add(d.Repaired
+                ? $"data provider {d.Id} ({d.Endpoint}) is drained and can be stopped"
+                : $"data provider {d.Id} ({d.Endpoint}) is draining: its pages are being copied elsewhere");
+        }
+
         foreach (var d in s.DataProviders.Where(d => !d.Alive))
         {
             problems.Add(d.Repaired
@@ -82,6 +198,7 @@ internal static class ClusterCommand
         var s = report.Status;
         Terminal.Stdout.WriteLine($"version manager   {s.VersionManager}");
         Terminal.Stdout.WriteLine($"provider manager  {s.ProviderManager}");
+        Terminal.Stdout.WriteLine($"metadata ring     epoch {s.MetadataEpoch}{(s.Rebalancing ? $", rebalancing ({s.RebalancedNodes} nodes placed)" : "")}");
         var meta = new Table().Border(TableBorder.Simple).AddColumns("metadata provider", "state");
         foreach (var m in s.MetadataProviders)
         {
@@ -97,7 +214,14 @@ internal static class ClusterCommand
 
         foreach (var d in s.DataProviders)
         {
-            var state = d.Alive ? "alive" : d.Repaired ? "dead, repaired" : "dead";
+            var state = (d.Alive, d.Draining, d.Repaired) switch
+            {
+                (true, true, true) => "drained",
+                (true, true, false) => "draining",
+                (true, false, _) => "alive",
+                (false, _, true) => "dead, repaired",
+                _ => "dead",
+            };
             data.AddRow(d.Id.ToString(), Markup.Escape(d.Endpoint), state, Sizes.Format(d.FreeBytes), Sizes.Format(d.CapacityBytes), d.Pages.ToString());
         }
 

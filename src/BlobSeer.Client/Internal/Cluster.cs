@@ -56,16 +56,40 @@ internal sealed class Cluster : IDisposable
                 Throw.Error(ErrorCode.FailedPrecondition, $"cluster at {endpoint} reports no provider manager or no metadata providers");
             }
 
-            cluster.Map = map;
             cluster.ProviderManager = new ProviderManagerClient(cluster.Channel(map.ProviderManager));
-            var members = map.MetadataProviders.Select(e => new MetadataProviderClient(cluster.Channel(e))).ToArray();
-            cluster.MetadataRing = new MetadataRing(members, m => $"metadata provider {members[m].Channel.Endpoint}");
+            cluster.Use(map);
             return cluster;
         }
         catch
         {
             cluster.Dispose();
             throw;
+        }
+    }
+
+    private void Use(ClusterMap map)
+    {
+        var members = map.MetadataProviders.Select(e => new MetadataProviderClient(Channel(e))).ToArray();
+        MetadataRing = new MetadataRing(members, m => $"metadata provider {members[m].Channel.Endpoint}", map.MetadataIds);
+        Map = map;
+    }
+
+    /// <summary>
+    /// Asks the version manager for the map again; true when the metadata ring changed (a member
+    /// joined or left), so that a node not found may now be found.
+    /// </summary>
+    public async Task<bool> RefreshMapAsync(CancellationToken cancellationToken)
+    {
+        var map = await VersionManager.GetClusterMapAsync(new Empty(), cancellationToken).ConfigureAwait(false);
+        lock (_channels)
+        {
+            if (map.Epoch == Map.Epoch)
+            {
+                return false;
+            }
+
+            Use(map);
+            return true;
         }
     }
 

@@ -78,7 +78,22 @@ internal sealed class NodeCache(Cluster cluster, int capacity) : INodeBatchSourc
     // has it) and caches them.
     private async Task FetchAsync(List<CoreNodeKey> keys, CancellationToken cancellationToken)
     {
-        var nodes = await cluster.MetadataRing.GetAsync(keys, cancellationToken).ConfigureAwait(false);
+        TreeNode[] nodes;
+        try
+        {
+            nodes = await cluster.MetadataRing.GetAsync(keys, cancellationToken).ConfigureAwait(false);
+        }
+        catch (BlobSeerException e) when (e.Code == ErrorCode.NotFound)
+        {
+            // The ring may have changed since this client connected: the node may live on a member it did not know.
+            if (!await cluster.RefreshMapAsync(cancellationToken).ConfigureAwait(false))
+            {
+                throw;
+            }
+
+            nodes = await cluster.MetadataRing.GetAsync(keys, cancellationToken).ConfigureAwait(false);
+        }
+
         for (var i = 0; i < keys.Count; i++)
         {
             Add(keys[i], nodes[i]);

@@ -54,6 +54,12 @@ internal sealed class WriteOperation
     {
         var assignment = await cluster.VersionManager.AssignVersionAsync(request, ct).ConfigureAwait(false);
         var op = new WriteOperation(cluster, request.Blob, assignment);
+        if (assignment.MapEpoch != cluster.Map.Epoch)
+        {
+            // The metadata ring changed: store the tree where the version manager now expects it.
+            await cluster.RefreshMapAsync(ct).ConfigureAwait(false);
+        }
+
         await using var lease = LeaseRenewal.Start(cluster, request.Blob, assignment.Version, assignment.LeaseMs);
         using var work = CancellationTokenSource.CreateLinkedTokenSource(ct, lease.Expired);
         try

@@ -3,8 +3,10 @@ namespace BlobSeer.Core.Trees;
 /// <summary>
 /// Consistent hashing of tree nodes onto the metadata providers. Each member owns
 /// <see cref="VirtualNodes"/> points on a 64-bit ring; a node belongs to the first point at or
-/// after its hash. Members are identified by their position in the cluster's member list, not by
-/// address, so a member that moves to a new address keeps its share of the ring.
+/// after its hash. A member's points derive from its ring id, not its address, so a member that
+/// moves to a new address keeps its share of the ring, and one that joins or leaves moves only the
+/// keys next to its own points. Ids default to positions in the member list (0, 1, 2, ...).
+/// Owners are answered as positions in the member list.
 /// </summary>
 public sealed class HashRing
 {
@@ -14,21 +16,33 @@ public sealed class HashRing
     private readonly ulong[] _points;
     private readonly int[] _owners;
 
-    /// <summary>Builds the ring for <paramref name="memberCount"/> members (at least 1).</summary>
+    /// <summary>Builds the ring for <paramref name="memberCount"/> members (at least 1) whose ids are their positions.</summary>
     public HashRing(int memberCount)
+        : this(Enumerable.Range(0, Math.Max(memberCount, 0)).Select(m => (uint)m).ToArray())
     {
-        if (memberCount < 1)
+    }
+
+    /// <summary>Builds the ring for members with the given ring ids (distinct; at least one).</summary>
+    public HashRing(IReadOnlyList<uint> memberIds)
+    {
+        if (memberIds.Count < 1)
         {
             Throw.InvalidArgument("a metadata ring needs at least one member");
         }
 
+        if (memberIds.Distinct().Count() != memberIds.Count)
+        {
+            Throw.InvalidArgument("metadata ring ids must be distinct");
+        }
+
+        var memberCount = memberIds.Count;
         MemberCount = memberCount;
         var points = new (ulong Point, int Owner)[memberCount * VirtualNodes];
         for (var m = 0; m < memberCount; m++)
         {
             for (var v = 0; v < VirtualNodes; v++)
             {
-                points[(m * VirtualNodes) + v] = (Mix(((ulong)m << 32) | (uint)v, 0x9E3779B97F4A7C15UL), m);
+                points[(m * VirtualNodes) + v] = (Mix(((ulong)memberIds[m] << 32) | (uint)v, 0x9E3779B97F4A7C15UL), m);
             }
         }
 

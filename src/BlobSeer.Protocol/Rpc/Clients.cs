@@ -52,6 +52,10 @@ public sealed class VersionManagerClient(RpcChannel channel) : IVersionManagerSe
     /// <inheritdoc/>
     public ValueTask<ClusterMap> GetClusterMapAsync(Empty request, CancellationToken cancellationToken = default) =>
         new(Channel.CallAsync(ServicePaths.VersionManager.GetClusterMap, request, ClusterMap.Parser, cancellationToken));
+
+    /// <inheritdoc/>
+    public ValueTask<ClusterMap> ChangeMetadataAsync(ChangeMetadataRequest request, CancellationToken cancellationToken = default) =>
+        new(Channel.CallAsync(ServicePaths.VersionManager.ChangeMetadata, request, ClusterMap.Parser, cancellationToken));
 }
 
 /// <summary>Calls the provider manager over an <see cref="RpcChannel"/>; every failure is a <see cref="Core.BlobSeerException"/>.</summary>
@@ -76,6 +80,10 @@ public sealed class ProviderManagerClient(RpcChannel channel) : IProviderManager
     /// <inheritdoc/>
     public ValueTask<ListProvidersResponse> ListProvidersAsync(Empty request, CancellationToken cancellationToken = default) =>
         new(Channel.CallAsync(ServicePaths.ProviderManager.ListProviders, request, ListProvidersResponse.Parser, cancellationToken));
+
+    /// <inheritdoc/>
+    public ValueTask<ProviderInfo> DrainAsync(DrainRequest request, CancellationToken cancellationToken = default) =>
+        new(Channel.CallAsync(ServicePaths.ProviderManager.Drain, request, ProviderInfo.Parser, cancellationToken));
 }
 
 /// <summary>Calls a metadata provider over an <see cref="RpcChannel"/>; every failure is a <see cref="Core.BlobSeerException"/>.</summary>
@@ -92,4 +100,8 @@ public sealed class MetadataProviderClient(RpcChannel channel) : IMetadataProvid
     /// <inheritdoc/>
     public ValueTask<GetNodesResponse> GetNodesAsync(GetNodesRequest request, CancellationToken cancellationToken = default) =>
         new(Channel.CallAsync(ServicePaths.MetadataProvider.GetNodes, request, GetNodesResponse.Parser, cancellationToken));
+
+    /// <inheritdoc/>
+    public ValueTask<GetNodesResponse> ListNodesAsync(ListNodesRequest request, CancellationToken cancellationToken = default) =>
+        new(Channel.CallAsync(ServicePaths.MetadataProvider.ListNodes, request, GetNodesResponse.Parser, cancellationToken));
 }

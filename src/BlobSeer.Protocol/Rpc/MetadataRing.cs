@@ -29,17 +29,29 @@ public sealed class MetadataRing
     /// <summary>A ring over <paramref name="members"/>, in the cluster map's order.</summary>
     /// <param name="members">Clients (or in-process services) of the members.</param>
     /// <param name="describe">Names a member in error messages (e.g. its address).</param>
-    public MetadataRing(IReadOnlyList<IMetadataProviderService> members, Func<int, string>? describe = null)
+    /// <param name="ids">The members' ring ids (see ClusterMap.metadata_ids); null or empty for their positions.</param>
+    public MetadataRing(IReadOnlyList<IMetadataProviderService> members, Func<int, string>? describe = null, IReadOnlyList<uint>? ids = null)
     {
         if (members.Count == 0)
         {
             Throw.InvalidArgument("a metadata ring needs at least one member");
         }
 
+        if (ids is { Count: > 0 } && ids.Count != members.Count)
+        {
+            Throw.InvalidArgument($"{ids.Count} ring ids for {members.Count} metadata providers");
+        }
+
         _members = members;
         _describe = describe ?? (m => $"metadata provider #{m}");
-        Ring = new HashRing(members.Count);
+        Ring = ids is { Count: > 0 } ? new HashRing(ids) : new HashRing(members.Count);
     }
+
+    /// <summary>A member, by position.</summary>
+    public IMetadataProviderService this[int member] => _members[member];
+
+    /// <summary>A member's name for messages.</summary>
+    public string Describe(int member) => _describe(member);
 
     /// <summary>The consistent-hash ring.</summary>
     public HashRing Ring { get; }

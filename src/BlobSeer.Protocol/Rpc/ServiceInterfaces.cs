@@ -61,6 +61,11 @@ public interface IVersionManagerService
     /// <param name="request">The <c>Empty</c> message.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     ValueTask<ClusterMap> GetClusterMapAsync(Empty request, CancellationToken cancellationToken);
+
+    /// <summary>Adds or removes a metadata provider and starts rebalancing; answers the new map.</summary>
+    /// <param name="request">The <c>ChangeMetadataRequest</c> message.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<ClusterMap> ChangeMetadataAsync(ChangeMetadataRequest request, CancellationToken cancellationToken);
 }
 
 /// <summary>The rpcs of the provider manager: live data providers and page placement (service <c>blobseer.v1.ProviderManager</c>).</summary>
@@ -85,6 +90,11 @@ public interface IProviderManagerService
     /// <param name="request">The <c>Empty</c> message.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     ValueTask<ListProvidersResponse> ListProvidersAsync(Empty request, CancellationToken cancellationToken);
+
+    /// <summary>Retires a data provider (or takes it back): no new pages, and its pages copied to others.</summary>
+    /// <param name="request">The <c>DrainRequest</c> message.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<ProviderInfo> DrainAsync(DrainRequest request, CancellationToken cancellationToken);
 }
 
 /// <summary>The rpcs of a metadata provider: immutable segment-tree nodes (service <c>blobseer.v1.MetadataProvider</c>).</summary>
@@ -99,6 +109,11 @@ public interface IMetadataProviderService
     /// <param name="request">The <c>GetNodesRequest</c> message.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     ValueTask<GetNodesResponse> GetNodesAsync(GetNodesRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Lists stored nodes in key order, a page at a time.</summary>
+    /// <param name="request">The <c>ListNodesRequest</c> message.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<GetNodesResponse> ListNodesAsync(ListNodesRequest request, CancellationToken cancellationToken);
 }
 
 /// <summary>The rpcs of a data provider: immutable pages on local disk (service <c>blobseer.v1.DataProvider</c>).</summary>
@@ -169,6 +184,9 @@ public static class ServicePaths
 
         /// <summary>Path of <c>GetClusterMap</c>.</summary>
         public const string GetClusterMap = "/" + Service + "/GetClusterMap";
+
+        /// <summary>Path of <c>ChangeMetadata</c>.</summary>
+        public const string ChangeMetadata = "/" + Service + "/ChangeMetadata";
     }
 
     /// <summary>Paths of service <c>blobseer.v1.ProviderManager</c>.</summary>
@@ -188,6 +206,9 @@ public static class ServicePaths
 
         /// <summary>Path of <c>ListProviders</c>.</summary>
         public const string ListProviders = "/" + Service + "/ListProviders";
+
+        /// <summary>Path of <c>Drain</c>.</summary>
+        public const string Drain = "/" + Service + "/Drain";
     }
 
     /// <summary>Paths of service <c>blobseer.v1.MetadataProvider</c>.</summary>
@@ -201,6 +222,9 @@ public static class ServicePaths
 
         /// <summary>Path of <c>GetNodes</c>.</summary>
         public const string GetNodes = "/" + Service + "/GetNodes";
+
+        /// <summary>Path of <c>ListNodes</c>.</summary>
+        public const string ListNodes = "/" + Service + "/ListNodes";
     }
 
     /// <summary>Paths of service <c>blobseer.v1.DataProvider</c>.</summary>

@@ -151,6 +151,21 @@ public sealed class EmbeddedCluster : IAsyncDisposable
         await role.DisposeAsync().ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Starts a metadata provider outside the configured ring, for a test or an operator to add
+    /// with ChangeMetadata (it is not in the cluster map until then).
+    /// </summary>
+    public async Task<RoleHost> StartSpareMetadataProviderAsync(CancellationToken ct = default)
+    {
+        var index = _spares++;
+        var role = await RoleHost.StartMetadataAsync(Path.Combine(Path.GetFullPath(Options.DataDirectory), $"metadata-spare-{index}"), Options.Host, 0, null, ct,
+            Options.Secret).ConfigureAwait(false);
+        _roles.Insert(_roles.IndexOf(VersionManager), role);
+        return role;
+    }
+
+    private int _spares;
+
     private ClusterMap ClusterMap()
     {
         var map = new ClusterMap { VersionManager = VersionManager?.Endpoint ?? "", ProviderManager = ProviderManager.Endpoint };

@@ -58,7 +58,8 @@ public sealed class RpcRouter
             .Add(ServicePaths.VersionManager.GetVersion, VersionRequest.Parser, service.GetVersionAsync)
             .Add(ServicePaths.VersionManager.ListVersions, BlobRef.Parser, service.ListVersionsAsync)
             .Add(ServicePaths.VersionManager.Clone, CloneRequest.Parser, service.CloneAsync)
-            .Add(ServicePaths.VersionManager.GetClusterMap, Empty.Parser, service.GetClusterMapAsync);
+            .Add(ServicePaths.VersionManager.GetClusterMap, Empty.Parser, service.GetClusterMapAsync)
+            .Add(ServicePaths.VersionManager.ChangeMetadata, ChangeMetadataRequest.Parser, service.ChangeMetadataAsync);
     }
 
     /// <summary>Registers every rpc of the provider manager service.</summary>
@@ -70,7 +71,8 @@ public sealed class RpcRouter
         return Add(ServicePaths.ProviderManager.Register, RegisterProviderRequest.Parser, service.RegisterAsync)
             .Add(ServicePaths.ProviderManager.Heartbeat, HeartbeatRequest.Parser, service.HeartbeatAsync)
             .Add(ServicePaths.ProviderManager.Allocate, AllocateRequest.Parser, service.AllocateAsync)
-            .Add(ServicePaths.ProviderManager.ListProviders, Empty.Parser, service.ListProvidersAsync);
+            .Add(ServicePaths.ProviderManager.ListProviders, Empty.Parser, service.ListProvidersAsync)
+            .Add(ServicePaths.ProviderManager.Drain, DrainRequest.Parser, service.DrainAsync);
     }
 
     /// <summary>Registers every rpc of the metadata provider service.</summary>
@@ -80,7 +82,8 @@ public sealed class RpcRouter
     {
         ArgumentNullException.ThrowIfNull(service);
         return Add(ServicePaths.MetadataProvider.PutNodes, PutNodesRequest.Parser, service.PutNodesAsync)
-            .Add(ServicePaths.MetadataProvider.GetNodes, GetNodesRequest.Parser, service.GetNodesAsync);
+            .Add(ServicePaths.MetadataProvider.GetNodes, GetNodesRequest.Parser, service.GetNodesAsync)
+            .Add(ServicePaths.MetadataProvider.ListNodes, ListNodesRequest.Parser, service.ListNodesAsync);
     }
 
     /// <summary>

@@ -122,6 +122,38 @@ public sealed class MetadataProviderService : IMetadataProviderService, IDisposa
         return ValueTask.FromResult(response);
     }
 
+    /// <summary>Lists stored nodes after a key, in key order (blob, version, first page, count).</summary>
+    public ValueTask<GetNodesResponse> ListNodesAsync(ListNodesRequest request, CancellationToken cancellationToken)
+    {
+        var limit = request.Limit is 0 or > 10_000 ? 10_000 : (int)request.Limit;
+        var after = request.After?.ToCore();
+        var response = new GetNodesResponse();
+        foreach (var key in _nodes.Keys.Where(k => after is not { } a || Compare(k, a) > 0).Order(KeyOrder.Instance).Take(limit))
+        {
+            if (_nodes.TryGetValue(key, out var node))
+            {
+                response.Nodes.Add(node);
+            }
+        }
+
+        return ValueTask.FromResult(response);
+    }
+
+    private static int Compare(CoreNodeKey a, CoreNodeKey b)
+    {
+        var c = a.Blob.CompareTo(b.Blob);
+        c = c != 0 ? c : a.Version.CompareTo(b.Version);
+        c = c != 0 ? c : a.First.CompareTo(b.First);
+        return c != 0 ? c : a.Count.CompareTo(b.Count);
+    }
+
+    private sealed class KeyOrder : IComparer<CoreNodeKey>
+    {
+        public static readonly KeyOrder Instance = new();
+
+        public int Compare(CoreNodeKey x, CoreNodeKey y) => MetadataProviderService.Compare(x, y);
+    }
+
     private static CoreNodeKey Validate(TreeNode node)
     {
         if (node.Key is null)

@@ -57,12 +57,13 @@ public sealed class ProviderManagerService : IProviderManagerService
         public uint Load { get; set; }
         public ulong Pages { get; set; }
         public long LastHeartbeatMs { get; set; }
+        public bool Draining { get; set; }
 
         // Pages handed out recently; decays so that allocation spreads even between heartbeats.
         public double Assigned { get; set; }
     }
 
-    private sealed record TableRow(uint Id, string Endpoint);
+    private sealed record TableRow(uint Id, string Endpoint, bool Draining = false);
 
     /// <summary>Loads the provider table (ids and last endpoints) from the directory.</summary>
     public ProviderManagerService(ProviderManagerOptions options)
@@ -74,7 +75,7 @@ public sealed class ProviderManagerService : IProviderManagerService
         {
             foreach (var row in JsonSerializer.Deserialize<TableRow[]>(File.ReadAllText(_tablePath)) ?? [])
             {
-                _providers[row.Id] = new Entry { Id = row.Id, Endpoint = row.Endpoint };
+                _providers[row.Id] = new Entry { Id = row.Id, Endpoint = row.Endpoint, Draining = row.Draining };
             }
         }
     }
@@ -149,7 +150,7 @@ public sealed class ProviderManagerService : IProviderManagerService
         var response = new AllocateResponse();
         lock (_gate)
         {
-            var live = _providers.Values.Where(e => IsAlive(e) && e.Free > (ulong)_options.ReserveBytes).ToArray();
+            var live = _providers.Values.Where(e => IsAlive(e) && !e.Draining && e.Free > (ulong)_options.ReserveBytes).ToArray();
             if (live.Length < replication)
             {
                 Throw.Error(ErrorCode.Unavailable,
@@ -199,24 +200,58 @@ public sealed class ProviderManagerService : IProviderManagerService
         {
             foreach (var e in _providers.Values.OrderBy(e => e.Id))
             {
-                response.Providers.Add(new ProviderInfo
-                {
-                    Id = e.Id,
-                    Endpoint = e.Endpoint,
-                    PageEndpoint = e.PageEndpoint,
-                    Alive = IsAlive(e),
-                    Repaired = repaired.Contains(e.Id),
-                    CapacityBytes = e.Capacity,
-                    FreeBytes = e.Free,
-                    Load = e.Load,
-                    PagesStored = e.Pages,
-                    LastHeartbeatUnixMs = e.LastHeartbeatMs == 0 ? 0 : nowMs - (Environment.TickCount64 - e.LastHeartbeatMs),
-                });
+                response.Providers.Add(Info(e, repaired, nowMs));
             }
         }
 
         return ValueTask.FromResult(response);
     }
+
+    /// <summary>Retires a provider (or takes it back): no new pages, and re-replication copies its pages elsewhere.</summary>
+    public ValueTask<ProviderInfo> DrainAsync(DrainRequest request, CancellationToken cancellationToken)
+    {
+        if (Repairer is null)
+        {
+            Throw.Error(ErrorCode.FailedPrecondition, "re-replication is off on this provider manager (repairAfterSeconds 0), so nothing would copy the pages of a drained provider");
+        }
+
+        lock (_gate)
+        {
+            if (!_providers.TryGetValue(request.Id, out var entry))
+            {
+                Throw.NotFound($"data provider {request.Id} is not registered");
+            }
+
+            entry.Draining = !request.Undo;
+            SaveTable();
+            return ValueTask.FromResult(Info(entry, Repairer.Repaired, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+        }
+    }
+
+    /// <summary>Providers being retired.</summary>
+    internal HashSet<uint> Draining()
+    {
+        lock (_gate)
+        {
+            return _providers.Values.Where(e => e.Draining).Select(e => e.Id).ToHashSet();
+        }
+    }
+
+    // Caller holds _gate.
+    private ProviderInfo Info(Entry e, IReadOnlySet<uint> repaired, long nowMs) => new()
+    {
+        Id = e.Id,
+        Endpoint = e.Endpoint,
+        PageEndpoint = e.PageEndpoint,
+        Alive = IsAlive(e),
+        Repaired = repaired.Contains(e.Id),
+        CapacityBytes = e.Capacity,
+        FreeBytes = e.Free,
+        Load = e.Load,
+        PagesStored = e.Pages,
+        LastHeartbeatUnixMs = e.LastHeartbeatMs == 0 ? 0 : nowMs - (Environment.TickCount64 - e.LastHeartbeatMs),
+        Draining = e.Draining,
+    };
 
     /// <summary>Providers that have not been heard from for at least <paramref name="silence"/> (since this manager started, for those it never heard).</summary>
     internal HashSet<uint> SilentFor(TimeSpan silence)
@@ -244,7 +279,7 @@ public sealed class ProviderManagerService : IProviderManagerService
         lock (_gate)
         {
             var choice = _providers.Values
-                .Where(e => IsAlive(e) && e.Free > (ulong)_options.ReserveBytes && !exclude.Contains(e.Id))
+                .Where(e => IsAlive(e) && !e.Draining && e.Free > (ulong)_options.ReserveBytes && !exclude.Contains(e.Id))
                 .OrderBy(e => e.Assigned + (e.Load * 0.01) + Random.Shared.NextDouble() * 0.5)
                 .FirstOrDefault();
             if (choice is null)
@@ -263,7 +298,7 @@ public sealed class ProviderManagerService : IProviderManagerService
     // Caller holds _gate. Written atomically (temp file + rename) so a crash never leaves half a table.
     private void SaveTable()
     {
-        var rows = _providers.Values.OrderBy(e => e.Id).Select(e => new TableRow(e.Id, e.Endpoint)).ToArray();
+        var rows = _providers.Values.OrderBy(e => e.Id).Select(e => new TableRow(e.Id, e.Endpoint, e.Draining)).ToArray();
         var tmp = _tablePath + ".tmp";
         File.WriteAllText(tmp, JsonSerializer.Serialize(rows));
         File.Move(tmp, _tablePath, overwrite: true);

@@ -16,6 +16,7 @@ namespace BlobSeer.Server.ProviderManager;
 /// replica of it, then replaces the leaf with one naming the new set (the same page id, so
 /// readers see the same bytes). A provider is marked repaired once a pass finished without error;
 /// if it comes back its copies are simply no longer named by any leaf, so nothing counts twice.
+/// A drained provider is handled the same way, except that it stays a source for the copies.
 /// </summary>
 internal sealed class Repairer : IAsyncDisposable
 {
@@ -69,19 +70,20 @@ internal sealed class Repairer : IAsyncDisposable
             while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
             {
                 var silent = _manager.SilentFor(after);
+                var leaving = silent.Union(_manager.Draining()).ToHashSet();
                 HashSet<uint> due;
                 lock (_gate)
                 {
-                    // One that came back and may die again later is repaired again then.
-                    _repaired.IntersectWith(silent);
-                    due = silent.Except(_repaired).ToHashSet();
+                    // One that came back (or was taken back) and may die later is repaired again then.
+                    _repaired.IntersectWith(leaving);
+                    due = leaving.Except(_repaired).ToHashSet();
                     _report.Pending.Clear();
                     _report.Pending.AddRange(due.Order());
                 }
 
                 if (due.Count > 0)
                 {
-                    await PassAsync(silent, due, _stop.Token).ConfigureAwait(false);
+                    await PassAsync(silent, leaving, due, _stop.Token).ConfigureAwait(false);
                 }
             }
         }
@@ -90,7 +92,8 @@ internal sealed class Repairer : IAsyncDisposable
         }
     }
 
-    private async Task PassAsync(HashSet<uint> silent, HashSet<uint> due, CancellationToken ct)
+    // silent: providers that cannot be read from; leaving: those plus drained ones, whose replicas are replaced.
+    private async Task PassAsync(HashSet<uint> silent, HashSet<uint> leaving, HashSet<uint> due, CancellationToken ct)
     {
         Log.RepairStarted(_logger, string.Join(", ", due.Order()));
         var counts = new Counts();
@@ -113,7 +116,7 @@ internal sealed class Repairer : IAsyncDisposable
                         continue;
                     }
 
-                    await RepairVersionAsync(ring, blob, root.ToCore(), silent, counts, ct).ConfigureAwait(false);
+                    await RepairVersionAsync(ring, blob, root.ToCore(), silent, leaving, counts, ct).ConfigureAwait(false);
                 }
             }
 
@@ -149,7 +152,8 @@ internal sealed class Repairer : IAsyncDisposable
     }
 
     // Walks the nodes this version created, level by level, and repairs the pages of its leaves.
-    private async Task RepairVersionAsync(MetadataRing ring, BlobInfo blob, CoreNodeKey root, HashSet<uint> silent, Counts counts, CancellationToken ct)
+    private async Task RepairVersionAsync(MetadataRing ring, BlobInfo blob, CoreNodeKey root, HashSet<uint> silent, HashSet<uint> leaving, Counts counts,
+        CancellationToken ct)
     {
         var frontier = new List<CoreNodeKey> { root };
         var damaged = new List<TreeNode>();
@@ -166,7 +170,7 @@ internal sealed class Repairer : IAsyncDisposable
                         if (node.Page is { } page)
                         {
                             Interlocked.Increment(ref counts.Checked);
-                            if (page.Providers.Any(silent.Contains))
+                            if (page.Providers.Any(leaving.Contains))
                             {
                                 damaged.Add(node);
                             }
@@ -189,15 +193,18 @@ internal sealed class Repairer : IAsyncDisposable
         }
 
         await Parallel.ForEachAsync(damaged, new ParallelOptions { MaxDegreeOfParallelism = ParallelCopies, CancellationToken = ct },
-            async (leaf, token) => await RepairLeafAsync(ring, blob, leaf, silent, counts, token).ConfigureAwait(false)).ConfigureAwait(false);
+            async (leaf, token) => await RepairLeafAsync(ring, blob, leaf, silent, leaving, counts, token).ConfigureAwait(false)).ConfigureAwait(false);
     }
 
-    private async Task RepairLeafAsync(MetadataRing ring, BlobInfo blob, TreeNode leaf, HashSet<uint> silent, Counts counts, CancellationToken ct)
+    private async Task RepairLeafAsync(MetadataRing ring, BlobInfo blob, TreeNode leaf, HashSet<uint> silent, HashSet<uint> leaving, Counts counts,
+        CancellationToken ct)
     {
         var page = leaf.Page;
-        var survivors = page.Providers.Where(p => !silent.Contains(p)).ToList();
+        var survivors = page.Providers.Where(p => !leaving.Contains(p)).ToList();
+
+        // A drained provider is still a source: the last place some page may be.
         byte[]? data = null;
-        foreach (var id in survivors)
+        foreach (var id in page.Providers.Where(p => !silent.Contains(p)).OrderBy(leaving.Contains))
         {
             data = await ReadVerifiedAsync(id, page, ct).ConfigureAwait(false);
             if (data is not null)
@@ -213,9 +220,9 @@ internal sealed class Repairer : IAsyncDisposable
             return;
         }
 
-        var exclude = page.Providers.Concat(silent).ToHashSet();
+        var exclude = page.Providers.Concat(leaving).ToHashSet();
         var providers = new List<uint>(survivors);
-        foreach (var lost in page.Providers.Where(silent.Contains))
+        foreach (var lost in page.Providers.Where(leaving.Contains))
         {
             // One new replica for each lost one, so the page is back to its replication.
             _ = lost;

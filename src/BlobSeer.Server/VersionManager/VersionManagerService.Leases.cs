@@ -30,10 +30,7 @@ public sealed partial class VersionManagerService
     private const int LookupChunk = 65536;
     private readonly Dictionary<(ulong Blob, ulong Version), long> _leases = [];
     private readonly CancellationTokenSource _stopping = new();
-    private readonly Lock _ringGate = new();
     private Task _sweeper = Task.CompletedTask;
-    private MetadataRing? _ring;
-    private RpcChannel[] _ringChannels = [];
 
     private long LeaseMs => (long)_options.WriterLease.TotalMilliseconds;
 
@@ -286,23 +283,6 @@ public sealed partial class VersionManagerService
         }
     }
 
-    // The metadata ring as the version manager reaches it (built on first use from the cluster map).
-    private MetadataRing Ring()
-    {
-        lock (_ringGate)
-        {
-            if (_ring is null)
-            {
-                var endpoints = _clusterMap().MetadataProviders;
-                _ringChannels = endpoints.Select(e => new RpcChannel(e, new RpcChannelOptions { Secret = _options.Secret })).ToArray();
-                var members = _ringChannels.Select(c => new MetadataProviderClient(c)).ToArray();
-                _ring = new MetadataRing(members, m => $"metadata provider {endpoints[m]}");
-            }
-
-            return _ring;
-        }
-    }
-
     private void StopLeases()
     {
         _stopping.Cancel();
@@ -314,12 +294,6 @@ public sealed partial class VersionManagerService
         {
         }
 
-        foreach (var channel in _ringChannels)
-        {
-            channel.Dispose();
-        }
-
-        _stopping.Dispose();
     }
 
     private sealed class RingNodeSource(MetadataRing ring) : INodeSource

@@ -58,6 +58,7 @@ public sealed partial class VersionManagerService
             seq = _log.Write(new VersionManagerRecord { Assigned = assigned }.ToByteArray());
             response = ToResponse(state, a);
             response.LeaseMs = (uint)LeaseMs;
+            response.MapEpoch = CurrentMembership().Epoch;
             GrantLease(state.Id, a.Version);
         }
 

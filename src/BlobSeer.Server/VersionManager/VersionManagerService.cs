@@ -171,7 +171,7 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
 
     /// <summary>Where the other roles of the cluster listen.</summary>
     public ValueTask<ClusterMap> GetClusterMapAsync(Empty request, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(_clusterMap());
+        ValueTask.FromResult(Map());
 
     private BlobEntry Find(ulong id)
     {
@@ -254,6 +254,8 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
     public void Dispose()
     {
         StopLeases();
+        StopMembership();
+        _stopping.Dispose();
         _log.Dispose();
     }
 }

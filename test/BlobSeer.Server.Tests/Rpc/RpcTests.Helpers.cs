@@ -170,6 +170,8 @@ public sealed partial class RpcTests
 
         public ValueTask<Empty> RenewLeaseAsync(VersionRequest request, CancellationToken cancellationToken) => throw Unimplemented();
 
+        public ValueTask<ClusterMap> ChangeMetadataAsync(ChangeMetadataRequest request, CancellationToken cancellationToken) => throw Unimplemented();
+
         public ValueTask<VersionInfo> GetVersionAsync(VersionRequest request, CancellationToken cancellationToken) => throw Unimplemented();
 
         public ValueTask<ListVersionsResponse> ListVersionsAsync(BlobRef request, CancellationToken cancellationToken) => throw Unimplemented();
