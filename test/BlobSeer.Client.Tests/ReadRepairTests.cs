@@ -64,4 +64,61 @@ public sealed class ReadRepairTests
             fresh.PagesRepaired.ShouldBe(0);
         }
     }
+
+    [Fact]
+    public async Task A_replica_lost_to_a_truncated_segment_is_read_around_and_put_back()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "blobseer-repair-" + Guid.NewGuid().ToString("N"));
+        var options = new EmbeddedClusterOptions { DataDirectory = directory, Port = 0, DataProviders = 2 };
+        var data = new byte[8 * (64 << 10)];
+        new Random(13).NextBytes(data);
+        var name = "truncated-" + Guid.NewGuid().ToString("N")[..8];
+        ulong version;
+        await using (var cluster = await EmbeddedCluster.StartAsync(options, ct: Ct))
+        {
+            using var writer = await BlobSeerClient.ConnectAsync(cluster.Endpoint, null, Ct);
+            var blob = await writer.CreateBlobAsync(name, 64 << 10, replication: 2, cancellationToken: Ct);
+            version = await blob.WriteAsync(0, data, Ct);
+        }
+
+        // Provider 0 loses the second half of its segment while it is down.
+        var segment = Directory.GetFiles(Path.Combine(directory, "data-0", "pages"), "*.dat").Single(f => new FileInfo(f).Length > data.Length);
+        await using (var file = new FileStream(segment, FileMode.Open, FileAccess.ReadWrite))
+        {
+            file.SetLength(file.Length / 2);
+        }
+
+        await using (var cluster = await EmbeddedCluster.StartAsync(options, ct: Ct))
+        {
+            using (var reader = await BlobSeerClient.ConnectAsync(cluster.Endpoint, null, Ct))
+            {
+                var blob = await reader.OpenBlobAsync(name, Ct);
+                for (var i = 0; i < 40; i++)
+                {
+                    var back = new byte[data.Length];
+                    await blob.ReadAsync(version, 0, back, Ct);
+                    back.ShouldBe(data);
+                }
+
+                for (var wait = 0; wait < 100 && reader.PagesRepaired < 4; wait++)
+                {
+                    await Task.Delay(50, Ct);
+                }
+
+                // About half of the eight pages were in the lost half.
+                reader.PagesRepaired.ShouldBeGreaterThanOrEqualTo(1);
+            }
+
+            for (var attempt = 0; attempt < 10; attempt++)
+            {
+                using var fresh = await BlobSeerClient.ConnectAsync(cluster.Endpoint, null, Ct);
+                var back = new byte[data.Length];
+                await (await fresh.OpenBlobAsync(name, Ct)).ReadAsync(version, 0, back, Ct);
+                back.ShouldBe(data);
+                fresh.PagesRepaired.ShouldBe(0);
+            }
+        }
+
+        Directory.Delete(directory, recursive: true);
+    }
 }

@@ -54,8 +54,10 @@ internal static class PageReader
             }
             catch (BlobSeerException e) when (e.Code is ErrorCode.Unavailable or ErrorCode.DataLoss or ErrorCode.NotFound or ErrorCode.Internal)
             {
-                if (e.Code == ErrorCode.DataLoss)
+                if (e.Code is ErrorCode.DataLoss or ErrorCode.NotFound)
                 {
+                    // Corrupt, or gone (a truncated segment, a replaced disk): the provider
+                    // answers, so it can take a good copy back.
                     (corrupt ??= []).Add(id);
                 }
                 else
@@ -71,9 +73,10 @@ internal static class PageReader
     }
 
     /// <summary>
-    /// Read repair: a replica that failed its checksum gets the page again, from a copy that
-    /// passes it, so the replica count heals without waiting for anyone. The provider marked its
-    /// copy corrupt when it failed the check, so it accepts the same page id again. Best effort:
+    /// Read repair: a replica that failed its checksum, or that its provider no longer has, gets
+    /// the page again from a copy that passes it, so the replica count heals without waiting for
+    /// anyone. The provider marked a corrupt copy as such when it failed the check, so it accepts
+    /// the same page id again. Best effort:
     /// a failure here leaves things as they were, and the reader already has its bytes.
     /// </summary>
     private static async Task RepairAsync(Cluster cluster, PageDescriptor page, uint good, List<uint> corrupt)
