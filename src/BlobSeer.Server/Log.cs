@@ -44,6 +44,10 @@ internal static partial class Log
     [LoggerMessage(EventId = 2013, Level = LogLevel.Warning, Message = "Rebalancing waits for metadata provider {Endpoint}: {Reason}")]
     public static partial void RebalanceWaiting(ILogger logger, string endpoint, string reason);
 
+    [LoggerMessage(EventId = 2014, Level = LogLevel.Warning,
+        Message = "Leaving metadata provider {Endpoint} cannot be reached ({Reason}): its nodes are placed from their other replicas")]
+    public static partial void LeavingMemberLost(ILogger logger, string endpoint, string reason);
+
     // Provider manager: re-replication.
     [LoggerMessage(EventId = 2101, Level = LogLevel.Warning,
         Message = "Data providers {Providers} silent too long: copying their pages from surviving replicas")]

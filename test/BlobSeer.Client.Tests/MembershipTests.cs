@@ -87,6 +87,37 @@ public sealed class MembershipTests
     }
 
     [Fact]
+    public async Task A_dead_metadata_provider_is_removed_and_its_nodes_regain_their_replicas_from_the_others()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "blobseer-members-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using var cluster = await EmbeddedCluster.StartAsync(new EmbeddedClusterOptions { DataDirectory = directory, Port = 0, MetadataProviders = 3 }, ct: Ct);
+            using var client = await BlobSeerClient.ConnectAsync(cluster.Endpoint, null, Ct);
+            var blob = await client.CreateBlobAsync(null, 4096, replication: 2, cancellationToken: Ct);
+            var data = new byte[200 * 4096];
+            new Random(5).NextBytes(data);
+            var version = await blob.WriteAsync(0, data, Ct);
+
+            // Member 0's disk is gone for good: it is removed while down.
+            var dead = cluster.Metadata[0].Endpoint;
+            await cluster.StopMetadataProviderAsync(0);
+            await client.ChangeMetadataAsync(dead, add: false, Ct);
+            var status = await WaitAsync(client, s => !s.Rebalancing);
+            status.Rebalancing.ShouldBeFalse();
+            status.MetadataProviders.Count.ShouldBe(2);
+
+            // Two members, two copies each: either one alone now holds every node.
+            await cluster.StopMetadataProviderAsync(1);
+            (await ReadFreshAsync(cluster, blob.Id, version, data.Length)).ShouldBe(data);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_drained_data_provider_can_be_stopped_without_losing_a_page()
     {
         var directory = Path.Combine(Path.GetTempPath(), "blobseer-drain-" + Guid.NewGuid().ToString("N"));

@@ -19,6 +19,7 @@ public sealed partial class VersionManagerService
 {
     private const uint FirstAddedId = 1000;
     private const int RebalancePage = 4096;
+    private static readonly TimeSpan LeavingGrace = TimeSpan.FromSeconds(10);
     private readonly Lock _memberGate = new();
     private readonly Dictionary<string, RpcChannel> _memberChannels = new(StringComparer.Ordinal);
     private Membership? _membership;
@@ -187,10 +188,11 @@ public sealed partial class VersionManagerService
             }
 
             var ring = Ring();
+            var staying = next.Members.Select(m => m.Endpoint).ToHashSet(StringComparer.Ordinal);
             var sources = old.Members.Concat(next.Members).Select(m => m.Endpoint).Distinct(StringComparer.Ordinal).ToArray();
             foreach (var source in sources)
             {
-                await CopyMemberAsync(source, ring, ct).ConfigureAwait(false);
+                await CopyMemberAsync(source, ring, leaving: !staying.Contains(source), ct).ConfigureAwait(false);
             }
 
             var copied = Interlocked.Read(ref _rebalanced);
@@ -205,12 +207,15 @@ public sealed partial class VersionManagerService
         }
     }
 
-    // Puts every node of one member on its owners in the current ring; a member that cannot be
-    // reached is retried (a leaving one must stay up until this is done).
-    private async Task CopyMemberAsync(string source, MetadataRing ring, CancellationToken ct)
+    // Puts every node of one member on its owners in the current ring. A member of the new ring
+    // that cannot be reached is waited for. A leaving member that stays unreachable for
+    // LeavingGrace is taken for dead (a lost disk): its nodes come from their other replicas,
+    // which the other members' passes place.
+    private async Task CopyMemberAsync(string source, MetadataRing ring, bool leaving, CancellationToken ct)
     {
         var client = new MetadataProviderClient(MemberChannel(source));
         NodeKey? after = null;
+        var unreachableSince = (DateTime?)null;
         while (true)
         {
             GetNodesResponse page;
@@ -224,10 +229,19 @@ public sealed partial class VersionManagerService
             }
             catch (BlobSeerException e) when (e.Code is ErrorCode.Unavailable or ErrorCode.DeadlineExceeded)
             {
+                unreachableSince ??= DateTime.UtcNow;
+                if (leaving && DateTime.UtcNow - unreachableSince > LeavingGrace)
+                {
+                    Log.LeavingMemberLost(_logger, source, e.Message);
+                    return;
+                }
+
                 Log.RebalanceWaiting(_logger, source, e.Message);
                 await Task.Delay(1000, ct).ConfigureAwait(false);
                 continue;
             }
+
+            unreachableSince = null;
 
             Interlocked.Add(ref _rebalanced, page.Nodes.Count);
             if (page.Nodes.Count < RebalancePage)
