@@ -156,8 +156,10 @@ public sealed class PageTransportClient(string endpoint, string? secret = null) 
 
             return connection;
         }
-        catch (Exception e) when (e is SocketException || (e is OperationCanceledException && !ct.IsCancellationRequested))
+        catch (Exception e) when (e is SocketException or IOException || (e is OperationCanceledException && !ct.IsCancellationRequested))
         {
+            // A provider that dies under the handshake resets the connection (an IOException from
+            // the stream): as unreachable as one that never answered, so callers fail over.
             socket.Dispose();
             throw new BlobSeerException(ErrorCode.Unavailable, $"cannot reach data provider at {endpoint}: {e.Message}", e);
         }
