@@ -25,7 +25,10 @@ public sealed class LeaseTests : IAsyncLifetime
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    public async ValueTask InitializeAsync()
+    public ValueTask InitializeAsync() => new(StartAsync());
+
+    // On the same directory every time: the second start is a restart.
+    private async Task StartAsync()
     {
         _cluster = await EmbeddedCluster.StartAsync(new EmbeddedClusterOptions
         {
@@ -161,16 +164,7 @@ public sealed class LeaseTests : IAsyncLifetime
         _client.Dispose();
         await _cluster.DisposeAsync();
 
-        _cluster = await EmbeddedCluster.StartAsync(new EmbeddedClusterOptions
-        {
-            DataDirectory = _directory,
-            Port = 0,
-            MetadataProviders = 3,
-            DataProviders = 2,
-            WriterLease = Lease,
-        }, ct: Ct);
-        _client = await BlobSeerClient.ConnectAsync(_cluster.Endpoint, null, Ct);
-        _channel = new RpcChannel(_cluster.Endpoint);
+        await StartAsync();
         var reopened = await _client.OpenBlobAsync(blob.Id, Ct);
         var info = await reopened.WaitForVersionAsync(dead.Version, TimeSpan.FromSeconds(20), Ct);
         info.Expired.ShouldBeTrue();

@@ -78,23 +78,31 @@ public sealed partial class VersionManagerService
         $"blob {blob} version {version} expired: its writer neither completed nor renewed it within {_options.WriterLease.TotalSeconds:0.#} s, " +
         "so the version manager completes it (as written when all of it was stored, else as a no-op)";
 
+    // Caller holds _gate. The version a writer names in a completion or a renewal: NotFound if it
+    // was never assigned, FailedPrecondition once its lease expired (it is no longer the writer's).
+    private (BlobState State, VersionRecord Record) WritersVersion(VersionRequest request)
+    {
+        var state = Find(request.Blob).State;
+        if (request.Version == 0 || request.Version > state.LastAssigned)
+        {
+            Throw.NotFound($"blob {state.Id} has no assigned version {request.Version}");
+        }
+
+        var record = state.Get(request.Version);
+        if (record.Expired)
+        {
+            Throw.Error(ErrorCode.FailedPrecondition, ExpiredMessage(state.Id, request.Version));
+        }
+
+        return (state, record);
+    }
+
     /// <summary>Extends the lease of an in-flight version; FailedPrecondition once it expired.</summary>
     public ValueTask<Empty> RenewLeaseAsync(VersionRequest request, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
-            var state = Find(request.Blob).State;
-            if (request.Version == 0 || request.Version > state.LastAssigned)
-            {
-                Throw.NotFound($"blob {state.Id} has no assigned version {request.Version}");
-            }
-
-            var record = state.Get(request.Version);
-            if (record.Expired)
-            {
-                Throw.Error(ErrorCode.FailedPrecondition, ExpiredMessage(state.Id, request.Version));
-            }
-
+            var (state, record) = WritersVersion(request);
             if (!record.Completed)
             {
                 GrantLease(state.Id, request.Version);

@@ -99,18 +99,7 @@ public sealed partial class VersionManagerService
     {
         lock (_gate)
         {
-            var state = Find(request.Blob).State;
-            if (request.Version == 0 || request.Version > state.LastAssigned)
-            {
-                Throw.NotFound($"blob {state.Id} has no assigned version {request.Version}");
-            }
-
-            var record = state.Get(request.Version);
-            if (record.Expired)
-            {
-                Throw.Error(ErrorCode.FailedPrecondition, ExpiredMessage(state.Id, request.Version));
-            }
-
+            var (_, record) = WritersVersion(request);
             if (record.Completed)
             {
                 return new Empty();
