@@ -41,6 +41,12 @@ public sealed class RepairTests
             var v1Data = (byte[])data.Clone();
             clonePatch.CopyTo(cloneData, 40 * 4096);
 
+            // A reader whose cache holds every leaf as it was before the repair.
+            using var cached = await BlobSeerClient.ConnectAsync(cluster.Endpoint, null, Ct);
+            var warm = new byte[data.Length];
+            await (await cached.OpenBlobAsync(blob.Id, Ct)).ReadAsync(1, 0, warm, Ct);
+            await (await cached.OpenBlobAsync(clone.Id, Ct)).ReadAsync(cv, 0, warm, Ct);
+
             using var managerChannel = new RpcChannel(cluster.ProviderManager.Endpoint);
             var manager = new ProviderManagerClient(managerChannel);
             await cluster.StopDataProviderAsync(0);
@@ -69,6 +75,12 @@ public sealed class RepairTests
             await (await reader.OpenBlobAsync(blob.Id, Ct)).ReadAsync(1, 0, back, Ct);
             back.ShouldBe(v1Data);
             await (await reader.OpenBlobAsync(clone.Id, Ct)).ReadAsync(cv, 0, back, Ct);
+            back.ShouldBe(cloneData);
+
+            // The reader with stale leaves finds the moved copies too.
+            await (await cached.OpenBlobAsync(blob.Id, Ct)).ReadAsync(1, 0, back, Ct);
+            back.ShouldBe(v1Data);
+            await (await cached.OpenBlobAsync(clone.Id, Ct)).ReadAsync(cv, 0, back, Ct);
             back.ShouldBe(cloneData);
         }
         finally

@@ -36,11 +36,22 @@ internal sealed class NodeCache(Cluster cluster, int capacity) : INodeBatchSourc
     /// The page a leaf describes, following the aliases that no-op versions store; null means the
     /// page reads as zeros. Aliases point strictly back in time, so the chain ends.
     /// </summary>
-    public async ValueTask<PageDescriptor?> ResolveLeafAsync(CoreNodeKey leaf, CancellationToken cancellationToken)
+    /// <param name="leaf">The leaf.</param>
+    /// <param name="cancellationToken">Cancels the lookups.</param>
+    /// <param name="fresh">
+    /// Ask the ring again instead of the cache: a leaf's providers change when re-replication moves
+    /// its page (the page itself never does).
+    /// </param>
+    public async ValueTask<PageDescriptor?> ResolveLeafAsync(CoreNodeKey leaf, CancellationToken cancellationToken, bool fresh = false)
     {
         var key = leaf;
         for (var hops = 0; hops < 1_000_000; hops++)
         {
+            if (fresh)
+            {
+                _nodes.TryRemove(key, out _);
+            }
+
             var node = await GetAsync(key, cancellationToken).ConfigureAwait(false);
             if (node.Page is not null)
             {

@@ -120,13 +120,36 @@ internal static class PageReader
             return;
         }
 
-        var descriptor = await cluster.Nodes.ResolveLeafAsync(l, ct).ConfigureAwait(false);
+        await ReadLeafAsync(cluster, l, 0, destination, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reads bytes of the page a leaf describes (zeros for a hole). When no replica named by the
+    /// cached leaf can be read, the leaf is asked of the ring again: re-replication may have moved
+    /// the page to providers this client has not heard of.
+    /// </summary>
+    public static async ValueTask ReadLeafAsync(Cluster cluster, CoreNodeKey leaf, int offsetInPage, Memory<byte> destination, CancellationToken ct)
+    {
+        var descriptor = await cluster.Nodes.ResolveLeafAsync(leaf, ct).ConfigureAwait(false);
         if (descriptor is null)
         {
             destination.Span.Clear();
             return;
         }
 
-        await ReadAsync(cluster, descriptor, 0, destination, ct).ConfigureAwait(false);
+        try
+        {
+            await ReadAsync(cluster, descriptor, offsetInPage, destination, ct).ConfigureAwait(false);
+        }
+        catch (BlobSeerException e) when (e.Code is ErrorCode.Unavailable or ErrorCode.DataLoss or ErrorCode.NotFound)
+        {
+            var current = await cluster.Nodes.ResolveLeafAsync(leaf, ct, fresh: true).ConfigureAwait(false);
+            if (current is null || current.Providers.SequenceEqual(descriptor.Providers))
+            {
+                throw;
+            }
+
+            await ReadAsync(cluster, current, offsetInPage, destination, ct).ConfigureAwait(false);
+        }
     }
 }

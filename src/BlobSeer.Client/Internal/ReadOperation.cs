@@ -42,14 +42,7 @@ internal static class ReadOperation
                 return;
             }
 
-            var page = await cluster.Nodes.ResolveLeafAsync(leaf, token).ConfigureAwait(false);
-            if (page is null)
-            {
-                slice.Span.Clear();
-                return;
-            }
-
-            await PageReader.ReadAsync(cluster, page, (int)(from - pageStart), slice, token).ConfigureAwait(false);
+            await PageReader.ReadLeafAsync(cluster, leaf, (int)(from - pageStart), slice, token).ConfigureAwait(false);
         }).ConfigureAwait(false);
     }
 }
