@@ -249,6 +249,11 @@ public sealed class AccessTrace : IDisposable
 
             if (line[0] == '#')
             {
+                if (!line.StartsWith("# instance ", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
                 var words = line[1..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
                 for (var i = 0; i + 1 < words.Length; i += 2)
                 {

@@ -85,10 +85,10 @@ public sealed class AccessTraceTests(ClusterFixture fixture)
     }
 
     [Fact]
-    public void A_gzipped_trace_reads_like_the_plain_one_and_a_damaged_line_is_refused()
+    public void A_gzipped_trace_reads_like_the_plain_one_comments_are_skipped_and_a_damaged_line_is_refused()
     {
         using var dir = new TempDirectory();
-        const string Text = "# blobseer-access-trace 1\n# instance a image img@3 size 1048576 chunk 262144 opened 2026-11-22T07:30:00Z\n0 R 0 4096\n15 W 8192 512\n20 F 0 0\n";
+        const string Text = "# blobseer-access-trace 1\n# instance a image img@3 size 1048576 chunk 262144 opened 2026-11-22T07:30:00Z\n# size 7 chunk 9 (a comment of the recorder, not the header)\n0 R 0 4096\n15 W 8192 512\n20 F 0 0\n";
         File.WriteAllText(dir.Sub("t.trace"), Text);
         using (var gz = new GZipStream(File.Create(dir.Sub("t.trace.gz")), CompressionLevel.Optimal))
         {
@@ -102,7 +102,7 @@ public sealed class AccessTraceTests(ClusterFixture fixture)
         (plain.Image, plain.Size, plain.ChunkSize).ShouldBe(("img@3", 1L << 20, 256 << 10));
 
         File.WriteAllText(dir.Sub("bad.trace"), Text + "25 X 0 1\n");
-        Should.Throw<BlobSeerException>(() => AccessTrace.Load(dir.Sub("bad.trace"))).Message.ShouldContain("line 6");
+        Should.Throw<BlobSeerException>(() => AccessTrace.Load(dir.Sub("bad.trace"))).Message.ShouldContain("line 7");
         File.WriteAllText(dir.Sub("other.trace"), "0 R 0 4096\n");
         Should.Throw<BlobSeerException>(() => AccessTrace.Load(dir.Sub("other.trace")));
     }
