@@ -7,10 +7,14 @@ namespace BlobSeer.Cli.Bench;
 internal static partial class Native
 {
     private const int SigTerm = 15;
+    private const int SigKill = 9;
     private const int PosixFadvDontNeed = 4;
 
     /// <summary>Sends SIGTERM, so the child shuts down cleanly (its data directory closed) before we delete it.</summary>
     public static void Terminate(int pid) => _ = kill(pid, SigTerm);
+
+    /// <summary>Sends SIGKILL: for what is left in a testbed namespace being removed.</summary>
+    public static void Kill(int pid) => _ = kill(pid, SigKill);
 
     /// <summary>
     /// Evicts a file's clean pages from the page cache (posix_fadvise DONTNEED), so the next read

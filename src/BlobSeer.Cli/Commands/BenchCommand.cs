@@ -13,6 +13,7 @@ internal static class BenchCommand
             "blobseer bench io --size 256MiB --clients 1,4");
         command.Subcommands.Add(Io(cluster));
         command.Subcommands.Add(Mirror());
+        command.Subcommands.Add(Cleanup());
 
         // Hidden: the child process of the TCP baseline of 'bench io'.
         command.Subcommands.Add(TcpPeerCommand.Create());
@@ -97,6 +98,30 @@ internal static class BenchCommand
             Json = p.GetValue(json),
             WorkDirectory = p.GetValue(workDir),
         }, Console.Out, ct));
+        return command;
+    }
+
+    private static Verb Cleanup()
+    {
+        var prefix = new Option<string>("--prefix")
+        {
+            Description = "Prefix of the network namespaces of the testbed runs to remove",
+            DefaultValueFactory = _ => Bench.Testbed.TestbedOptions.DefaultPrefix,
+        };
+        var all = new Option<bool>("--include-live") { Description = "Also remove runs whose benchmark process is still running" };
+        var command = new Verb("cleanup",
+            "Removes what a crashed or killed benchmark left of its network testbed: the namespaces PREFIX-RUN-* (their links go with them) and the processes still in them. Needs root.",
+            "blobseer bench cleanup",
+            "blobseer bench cleanup --prefix bstest --include-live")
+        {
+            prefix, all,
+        };
+        command.SetAction(async (p, ct) =>
+        {
+            var removed = await Bench.Testbed.NetworkTestbed.RemoveLeftoversAsync(p.GetValue(prefix)!, p.GetValue(all), ct);
+            Console.Out.WriteLine(removed.Count == 0 ? "nothing to remove" : $"removed {string.Join(' ', removed)}");
+            return ExitCodes.Ok;
+        });
         return command;
     }
 
