@@ -137,8 +137,8 @@ summary() {
         END { if (NR) total += end - start; print total + 0 }'
 }
 size="$(sed -n '2s/.* size \([0-9]*\) .*/\1/p' "$trace.final")"
-read_ops="$(grep -c ' R ' "$trace.final" || true)"
-write_ops="$(grep -Ec ' (W|Z) ' "$trace.final" || true)"
+read_ops="$(grep -v '^#' "$trace.final" | awk '$2 == "R"' | wc -l)"
+write_ops="$(grep -v '^#' "$trace.final" | awk '$2 == "W" || $2 == "Z"' | wc -l)"
 read_bytes="$(grep -v '^#' "$trace.final" | awk '$2 == "R" { s += $4 } END { print s + 0 }')"
 write_bytes="$(grep -v '^#' "$trace.final" | awk '$2 == "W" || $2 == "Z" { s += $4 } END { print s + 0 }')"
 distinct_read="$(summary '^R$')"
