@@ -30,6 +30,9 @@ internal static partial class Log
     [LoggerMessage(7006, LogLevel.Information, "Image {Name}: prefetching {Chunks} chunks in the recorded boot order")]
     public static partial void Prefetching(ILogger logger, string name, int chunks);
 
+    [LoggerMessage(7007, LogLevel.Warning, "Access trace {Path} could not be written; the trace stops here, the instance carries on")]
+    public static partial void TraceFailed(ILogger logger, string path, Exception exception);
+
     [LoggerMessage(7100, LogLevel.Information, "NBD server listening on {EndPoint} for up to {MaxConnections} connections")]
     public static partial void NbdListening(ILogger logger, IPEndPoint endPoint, int maxConnections);
 

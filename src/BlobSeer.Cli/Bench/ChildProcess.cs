@@ -58,7 +58,17 @@ internal sealed class ChildProcess : IAsyncDisposable
     /// <param name="arguments">The command line after the executable.</param>
     public static ChildProcess StartSelf(string name, IEnumerable<string> arguments)
     {
-        var info = SelfStartInfo();
+        var (fileName, prefix) = SelfCommandLine();
+        return Start(name, fileName, [.. prefix, .. arguments]);
+    }
+
+    /// <summary>Starts <paramref name="fileName"/> with <paramref name="arguments"/> (any program, e.g. through <c>ip netns exec</c>).</summary>
+    /// <param name="name">What the child is, for messages.</param>
+    /// <param name="fileName">The program.</param>
+    /// <param name="arguments">Its command line.</param>
+    public static ChildProcess Start(string name, string fileName, IEnumerable<string> arguments)
+    {
+        var info = new ProcessStartInfo(fileName);
         foreach (var a in arguments)
         {
             info.ArgumentList.Add(a);
@@ -106,19 +116,17 @@ internal sealed class ChildProcess : IAsyncDisposable
         return child;
     }
 
-    // The running executable: the apphost itself, or `dotnet <entry assembly>` under the muxer.
-    private static ProcessStartInfo SelfStartInfo()
+    /// <summary>The running executable: the apphost itself, or <c>dotnet</c> and the entry assembly under the muxer.</summary>
+    public static (string FileName, IReadOnlyList<string> Prefix) SelfCommandLine()
     {
         var path = Environment.ProcessPath ?? throw new InvalidOperationException("the path of the running executable is unknown");
-        var info = new ProcessStartInfo(path);
         if (Path.GetFileNameWithoutExtension(path).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
         {
             var entry = Assembly.GetEntryAssembly() ?? throw new InvalidOperationException("no entry assembly to run under dotnet");
-            var location = Path.Combine(AppContext.BaseDirectory, entry.GetName().Name + ".dll");
-            info.ArgumentList.Add(location);
+            return (path, [Path.Combine(AppContext.BaseDirectory, entry.GetName().Name + ".dll")]);
         }
 
-        return info;
+        return (path, []);
     }
 
     /// <summary>

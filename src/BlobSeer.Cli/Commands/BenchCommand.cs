@@ -1,6 +1,8 @@
 using System.CommandLine;
+using System.Globalization;
 using BlobSeer.Cli.Bench;
 using BlobSeer.Core;
+using BlobSeer.Mirror.Mirroring;
 
 namespace BlobSeer.Cli.Commands;
 
@@ -13,6 +15,8 @@ internal static class BenchCommand
             "blobseer bench io --size 256MiB --clients 1,4");
         command.Subcommands.Add(Io(cluster));
         command.Subcommands.Add(Mirror());
+        command.Subcommands.Add(Replay());
+        command.Subcommands.Add(Cleanup());
 
         // Hidden: the child process of the TCP baseline of 'bench io'.
         command.Subcommands.Add(TcpPeerCommand.Create());
@@ -97,6 +101,61 @@ internal static class BenchCommand
             Json = p.GetValue(json),
             WorkDirectory = p.GetValue(workDir),
         }, Console.Out, ct));
+        return command;
+    }
+
+    private static Verb Replay()
+    {
+        var trace = new Argument<string>("TRACE") { Description = "An access trace recorded with 'mount/nbd --trace' (.gz too), e.g. bench/traces/debian12-systemd.trace" };
+        var file = new Argument<string>("FILE") { Description = "The image file to replay it on, e.g. a mounted MOUNTPOINT/NAME.raw of the same size" };
+        var paced = new Option<bool>("--paced") { Description = "Issue each operation no earlier than its recorded time (the boot's own pace)" };
+        var buffered = new Option<bool>("--buffered") { Description = "Through the page cache instead of O_DIRECT (the kernel then merges and reads ahead)" };
+        var command = new Verb("replay",
+            "Replays a recorded access trace on an image file: the same reads, in the same order, and writes of the same sizes. Prints what it did and how long it took.",
+            "blobseer bench replay bench/traces/debian12-systemd.trace /mnt/vms/debian.raw",
+            "blobseer bench replay --paced boot.trace.gz /mnt/vms/vm1.raw")
+        {
+            trace, file, paced, buffered,
+        };
+        command.SetAction(async (p, ct) =>
+        {
+            var recording = AccessTrace.Load(p.GetValue(trace)!);
+            var result = await TraceReplayer.ReplayFileAsync(recording, p.GetValue(file)!,
+                new TraceReplayOptions { Paced = p.GetValue(paced), Direct = !p.GetValue(buffered) }, ct);
+            var line = string.Create(CultureInfo.InvariantCulture,
+                $"{result.Reads} reads ({Sizes.Format(result.ReadBytes)}), {result.Writes} writes ({Sizes.Format(result.WrittenBytes)}), {result.Flushes} flushes in {result.Elapsed.TotalSeconds:0.00} s");
+            if (p.GetValue(paced))
+            {
+                line += string.Create(CultureInfo.InvariantCulture, $"; recorded {recording.Duration.TotalSeconds:0.00} s, most late {result.MaxLag.TotalMilliseconds:0} ms");
+            }
+
+            Console.Out.WriteLine(line);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Verb Cleanup()
+    {
+        var prefix = new Option<string>("--prefix")
+        {
+            Description = "Prefix of the network namespaces of the testbed runs to remove",
+            DefaultValueFactory = _ => Bench.Testbed.TestbedOptions.DefaultPrefix,
+        };
+        var all = new Option<bool>("--include-live") { Description = "Also remove runs whose benchmark process is still running" };
+        var command = new Verb("cleanup",
+            "Removes what a crashed or killed benchmark left of its network testbed: the namespaces PREFIX-RUN-* (their links go with them) and the processes still in them. Needs root.",
+            "blobseer bench cleanup",
+            "blobseer bench cleanup --prefix bstest --include-live")
+        {
+            prefix, all,
+        };
+        command.SetAction(async (p, ct) =>
+        {
+            var removed = await Bench.Testbed.NetworkTestbed.RemoveLeftoversAsync(p.GetValue(prefix)!, p.GetValue(all), ct);
+            Console.Out.WriteLine(removed.Count == 0 ? "nothing to remove" : $"removed {string.Join(' ', removed)}");
+            return ExitCodes.Ok;
+        });
         return command;
     }
 

@@ -14,14 +14,20 @@ namespace BlobSeer.Cli.Commands;
 /// <summary><c>blobseer mount</c> and <c>blobseer nbd</c>: the mirroring module in front of hypervisors.</summary>
 internal static class MountCommand
 {
-    private sealed record Instances(Argument<string[]> Images, Option<string[]> Named, Option<string> Cache, Option<bool> NoPrefetch, Option<bool> Verbose);
+    private sealed record Instances(Argument<string[]> Images, Option<string[]> Named, Option<string> Cache, Option<bool> NoPrefetch, Option<bool> Verbose, Option<string?> Trace);
 
     private static Instances CreateInstanceOptions(string imagesDescription) => new(
         new Argument<string[]>("IMAGE") { Description = imagesDescription, Arity = ArgumentArity.ZeroOrMore },
         new Option<string[]>("--instance") { Description = "A writable instance with its own name: NAME=IMAGE[@VERSION] (repeatable; several instances of one image)", HelpName = "name=image" },
         new Option<string>("--cache") { Description = "Cache directory: local mirror files and chunk states; a remount with the same directory resumes", Required = true, HelpName = "dir" },
         new Option<bool>("--no-prefetch") { Description = "Do not prefetch chunks in the image's recorded boot order" },
-        new Option<bool>("--verbose", "-v") { Description = "Log every instance, snapshot and client on stderr, not only warnings and errors" });
+        new Option<bool>("--verbose", "-v") { Description = "Log every instance, snapshot and client on stderr, not only warnings and errors" },
+        new Option<string?>("--trace")
+        {
+            Description = "Record every read, write and flush each writable instance serves, in order, to this file (one operation per line, docs/evaluation.md). "
+                + "{name} stands for the instance name; with several instances and no {name}, each gets FILE with .NAME before its extension",
+            HelpName = "file",
+        });
 
     public static Verb CreateMount(Option<string?> cluster)
     {
@@ -34,7 +40,7 @@ internal static class MountCommand
             "blobseer mount --cache c1 /mnt/a debian@1 --instance vm2=debian@1   # two files: debian.raw, vm2.raw",
             "qemu-system-x86_64 -drive file=/mnt/vms/debian.raw,format=raw,if=virtio ...")
         {
-            mountPoint, instances.Images, instances.Named, instances.Cache, instances.NoPrefetch, instances.Verbose, allowOther,
+            mountPoint, instances.Images, instances.Named, instances.Cache, instances.NoPrefetch, instances.Verbose, instances.Trace, allowOther,
         };
         command.SetAction(async (p, ct) =>
         {
@@ -76,7 +82,7 @@ internal static class MountCommand
             "qemu-img convert -O raw nbd://127.0.0.1:10809/debian@1 copy.raw   # a read-only version",
             "blobseer snapshot --cache /var/cache/blobseer debian               # commit the instance's writes")
         {
-            listen, instances.Images, instances.Named, instances.Cache, instances.NoPrefetch, instances.Verbose,
+            listen, instances.Images, instances.Named, instances.Cache, instances.NoPrefetch, instances.Verbose, instances.Trace,
         };
         command.SetAction(async (p, ct) =>
         {
@@ -129,7 +135,7 @@ internal static class MountCommand
             throw CliException.Usage("nothing to mount: give at least one IMAGE or --instance NAME=IMAGE");
         }
 
-        var options = new MirrorImageOptions { Prefetch = !p.GetValue(instances.NoPrefetch) };
+        var options = new MirrorImageOptions { Prefetch = !p.GetValue(instances.NoPrefetch), TracePath = TracePath(p.GetValue(instances.Trace), specs.Count) };
         var host = new MirrorHost(client, p.GetValue(instances.Cache)!, options, logger);
         try
         {
@@ -154,6 +160,21 @@ internal static class MountCommand
             await host.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The trace path for <see cref="MirrorImageOptions.TracePath"/>: as given for one instance or
+    /// when it says where the name goes; else <c>DIR/BASE.{name}.EXT</c>, so instances never share a file.
+    /// </summary>
+    internal static string? TracePath(string? file, int instances)
+    {
+        if (file is null || instances <= 1 || file.Contains("{name}", StringComparison.Ordinal))
+        {
+            return file is null ? null : Path.GetFullPath(file);
+        }
+
+        var full = Path.GetFullPath(file);
+        return Path.Combine(Path.GetDirectoryName(full)!, Path.GetFileNameWithoutExtension(full) + ".{name}" + Path.GetExtension(full));
     }
 
     // Ctrl-C / SIGTERM is a normal way to stop a server: exit 0 after a clean unmount.

@@ -88,7 +88,13 @@ public sealed class MirrorHost : IAsyncDisposable
         }
 
         var key = $"{image}@{version}";
-        var options = _options with { ReadOnly = true, RecordBootOrder = false };
+        // A trace path without {name} belongs to the writable instance it was given for.
+        var options = _options with
+        {
+            ReadOnly = true,
+            RecordBootOrder = false,
+            TracePath = _options.TracePath?.Contains("{name}", StringComparison.Ordinal) == true ? _options.TracePath : null,
+        };
         var lazy = _readOnly.GetOrAdd(key, k => new Lazy<Task<MirrorImage>>(() =>
             MirrorImage.OpenAsync(_client, Path.Combine(CacheDirectory, "exports", k.Replace('/', '_')), k, image, version, options, _logger, CancellationToken.None)));
         try

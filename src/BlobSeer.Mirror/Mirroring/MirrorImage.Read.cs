@@ -13,6 +13,7 @@ public sealed partial class MirrorImage
             return;
         }
 
+        _trace?.Record(AccessKind.Read, offset, destination.Length);
         var (first, last) = ChunksOf(offset, destination.Length);
         _bootOrder?.Touch(first, last);
         if (!AllLocal(first, last))
@@ -36,6 +37,7 @@ public sealed partial class MirrorImage
 
         CheckRange(offset, 0);
         var length = (int)Math.Min(destination.Length, Size - offset);
+        _trace?.Record(AccessKind.Read, offset, length);
         var (first, last) = ChunksOf(offset, length);
         _bootOrder?.Touch(first, last);
         if (!AllLocal(first, last))

@@ -16,6 +16,12 @@ public sealed partial class MirrorImage
             return;
         }
 
+        _trace?.Record(AccessKind.Write, offset, source.Length);
+        await WriteRangeAsync(offset, source, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask WriteRangeAsync(long offset, ReadOnlyMemory<byte> source, CancellationToken cancellationToken)
+    {
         var (first, last) = ChunksOf(offset, source.Length);
         _bootOrder?.Touch(first, last);
         if (FetchPartialEnds(offset, source.Length, first, last) is { } fetch)
@@ -41,6 +47,7 @@ public sealed partial class MirrorImage
             Throw.Error(ErrorCode.ResourceExhausted, $"image {Name}: write at {offset} of {source.Length} bytes goes past its {Size} bytes");
         }
 
+        _trace?.Record(AccessKind.Write, offset, source.Length);
         var (first, last) = ChunksOf(offset, source.Length);
         _bootOrder?.Touch(first, last);
         FetchPartialEnds(offset, source.Length, first, last)?.GetAwaiter().GetResult();
@@ -54,10 +61,15 @@ public sealed partial class MirrorImage
     {
         CheckWritable();
         CheckRange(offset, length);
+        if (length > 0)
+        {
+            _trace?.Record(AccessKind.WriteZeroes, offset, length);
+        }
+
         while (length > 0)
         {
             var n = (int)Math.Min(length, Zeros.Length);
-            await WriteAsync(offset, Zeros.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+            await WriteRangeAsync(offset, Zeros.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
             offset += n;
             length -= n;
         }

@@ -44,6 +44,7 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
     private readonly Lock _recordLock = new();
     private readonly CancellationTokenSource _lifetime = new();
     private readonly Task _recorder;
+    private readonly AccessTrace? _trace;
     private readonly int _chunkBits;
     private InstanceManifest _manifest;
     private BaseRef _base;
@@ -60,7 +61,7 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
     private sealed record HoleMap(BaseRef Base, bool[] Holes);
 
     private MirrorImage(BlobSeerClient client, string directory, string name, MirrorImageOptions options, ILogger logger, FileStream lockFile,
-        InstanceManifest manifest, Blob baseBlob, SafeFileHandle data, ChunkMap chunks)
+        InstanceManifest manifest, Blob baseBlob, SafeFileHandle data, ChunkMap chunks, AccessTrace? trace)
     {
         _client = client;
         _logger = logger;
@@ -73,6 +74,7 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
         _data = data;
         _chunks = chunks;
         _chunkBits = int.Log2(manifest.ChunkSize);
+        _trace = trace;
         _recorder = RecordFetchedLoopAsync();
     }
 
@@ -116,6 +118,7 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
 
         SafeFileHandle? data = null;
         ChunkMap? chunks = null;
+        AccessTrace? trace = null;
         try
         {
             var manifestPath = Path.Combine(directory, ManifestFile);
@@ -139,7 +142,13 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
             }
 
             chunks = ChunkMap.Open(Path.Combine(directory, StateFile), ChunkCount(manifest.Size, manifest.ChunkSize));
-            var mirror = new MirrorImage(client, directory, name, options, logger, lockFile, manifest, baseBlob, data, chunks);
+            if (options.TracePath is { } tracePath)
+            {
+                trace = AccessTrace.Create(tracePath.Replace("{name}", name, StringComparison.Ordinal), name,
+                    $"{manifest.Image}@{manifest.ImageVersion}", manifest.Size, manifest.ChunkSize, logger);
+            }
+
+            var mirror = new MirrorImage(client, directory, name, options, logger, lockFile, manifest, baseBlob, data, chunks, trace);
             var status = mirror.GetStatus();
             Log.InstanceOpened(logger, name, status.Image, status.Base, status.PresentChunks, status.DirtyChunks, status.Chunks);
             await mirror.StartBootOrderAsync(cancellationToken).ConfigureAwait(false);
@@ -147,6 +156,7 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
         }
         catch
         {
+            trace?.Dispose();
             chunks?.Dispose();
             data?.Dispose();
             await lockFile.DisposeAsync().ConfigureAwait(false);
@@ -233,6 +243,13 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
     /// <summary>Makes every completed local write, and every fetched chunk, durable (fsync of the file).</summary>
     public void Flush()
     {
+        _trace?.Record(AccessKind.Flush, 0, 0);
+        FlushLocal();
+        _trace?.Flush();
+    }
+
+    private void FlushLocal()
+    {
         RecordFetched();
         RandomAccess.FlushToDisk(_data);
         _chunks.Flush();
@@ -314,11 +331,12 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
         await _recorder.ConfigureAwait(false);
         try
         {
-            Flush();
+            FlushLocal();
             await SaveBootOrderAsync(CancellationToken.None).ConfigureAwait(false);
         }
         finally
         {
+            _trace?.Dispose();
             _bootOrder?.Dispose();
             _chunks.Dispose();
             _data.Dispose();

@@ -18,6 +18,13 @@ public sealed record MirrorImageOptions
     /// </summary>
     public TimeSpan BootOrderWindow { get; init; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>
+    /// Record every read, write and flush the instance serves, in order, to this file (an
+    /// <see cref="AccessTrace"/>; overwritten when the instance opens). <c>{name}</c> in the path
+    /// stands for the instance name. Default null: no trace.
+    /// </summary>
+    public string? TracePath { get; init; }
+
     /// <summary>The most chunks one fetch reads in a single blob read. Default 16.</summary>
     public int MaxChunksPerFetch { get; init; } = 16;
 
