@@ -15,15 +15,29 @@ internal static class CliProcess
     public static string DotNet { get; } =
         Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
 
-    public static ProcessStartInfo StartInfo(IEnumerable<string> args)
+    public static ProcessStartInfo StartInfo(IEnumerable<string> args) => StartInfo(args, netns: null);
+
+    /// <summary>
+    /// The start info of <c>blobseer args…</c>; inside network namespace <paramref name="netns"/>
+    /// (<c>ip netns exec NS dotnet blobseer.dll …</c>, which execs, so the process is the CLI itself) when given.
+    /// </summary>
+    public static ProcessStartInfo StartInfo(IEnumerable<string> args, string? netns)
     {
-        var info = new ProcessStartInfo(DotNet)
+        var info = new ProcessStartInfo(netns is null ? DotNet : "ip")
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (netns is not null)
+        {
+            foreach (var a in (string[])["netns", "exec", netns, DotNet])
+            {
+                info.ArgumentList.Add(a);
+            }
+        }
+
         info.ArgumentList.Add(DllPath);
         foreach (var a in args)
         {
@@ -38,9 +52,13 @@ internal static class CliProcess
     }
 
     /// <summary>Runs <c>blobseer args…</c> to completion, feeding <paramref name="stdin"/>; kills it after the timeout.</summary>
-    public static async Task<CliResult> RunAsync(IReadOnlyList<string> args, byte[]? stdin = null, TimeSpan? timeout = null)
+    public static Task<CliResult> RunAsync(IReadOnlyList<string> args, byte[]? stdin = null, TimeSpan? timeout = null) =>
+        RunAsync(args, stdin, timeout, netns: null);
+
+    /// <summary>Runs <c>blobseer args…</c> inside network namespace <paramref name="netns"/> (null: this one).</summary>
+    public static async Task<CliResult> RunAsync(IReadOnlyList<string> args, byte[]? stdin, TimeSpan? timeout, string? netns)
     {
-        using var process = Process.Start(StartInfo(args)) ?? throw new InvalidOperationException("dotnet did not start");
+        using var process = Process.Start(StartInfo(args, netns)) ?? throw new InvalidOperationException("dotnet did not start");
         var stdout = ReadAllAsync(process.StandardOutput.BaseStream);
         var stderr = process.StandardError.ReadToEndAsync();
         try
