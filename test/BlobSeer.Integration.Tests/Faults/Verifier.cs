@@ -1,0 +1,228 @@
+using System.Globalization;
+using BlobSeer.Client;
+using BlobSeer.Core;
+
+namespace BlobSeer.Integration.Tests.Faults;
+
+/// <summary>What a verification found; <see cref="Problems"/> empty means every acknowledged version reads back exactly.</summary>
+internal sealed class Verification
+{
+    public int VersionsVerified { get; set; }
+
+    /// <summary>Bytes of acknowledged versions that did not read back as the model says (unreadable versions count whole).</summary>
+    public long BytesLost { get; set; }
+
+    public int FailedWritesPublished { get; set; }
+
+    public int Noops { get; set; }
+
+    public int ReadsChecked { get; set; }
+
+    public List<string> Problems { get; } = [];
+
+    public override string ToString() => Problems.Count == 0
+        ? $"{VersionsVerified} versions verified, {ReadsChecked} reads checked, {FailedWritesPublished} failed writes published, {Noops} no-ops"
+        : $"{Problems.Count} problem(s), {BytesLost} bytes lost:\n  " + string.Join("\n  ", Problems.Take(40));
+}
+
+/// <summary>
+/// Reads every published version of every blob the oracle knows, from a fresh client, and compares
+/// it byte for byte with the sequential model: an acknowledged version is the previous one with its
+/// write applied; a version nobody was told about must be a no-op (the previous one, zero-extended
+/// to its size) or exactly one of the writes that threw; nothing else may appear.
+/// </summary>
+internal static class Verifier
+{
+    public static async Task<Verification> VerifyAsync(Oracle oracle, BlobSeerClient client, FaultLog log, TimeSpan publishTimeout)
+    {
+        var result = new Verification();
+        var deadline = DateTime.UtcNow + publishTimeout;
+        var failed = oracle.Failures.GroupBy(f => f.Intent.Blob).ToDictionary(g => g.Key, g => g.ToList());
+        var reads = oracle.ReadsDone.GroupBy(r => (r.Blob, r.Version)).ToDictionary(g => g.Key, g => g.ToList());
+
+        // Versions other blobs were cloned from, kept while their source is walked.
+        var clonePoints = oracle.Clones.Values.ToHashSet();
+        var snapshots = new Dictionary<(ulong, ulong), byte[]>();
+
+        // Ids grow, so a clone always comes after its source.
+        foreach (var id in oracle.Blobs)
+        {
+            var blob = await client.OpenBlobAsync(id);
+            var current = oracle.Clones.TryGetValue(id, out var parent) ? snapshots[parent] : [];
+            var latestAcknowledged = oracle.LatestAcknowledged(id);
+            var published = await WaitPublishedAsync(blob, latestAcknowledged, deadline);
+            if (published < latestAcknowledged)
+            {
+                result.Problems.Add(await StallAsync(blob, published, latestAcknowledged, oracle, failed.GetValueOrDefault(id, [])));
+            }
+
+            var versions = new Dictionary<ulong, BlobVersionInfo>();
+            await foreach (var v in blob.ListVersionsAsync())
+            {
+                versions[v.Version] = v;
+            }
+
+            var candidates = failed.GetValueOrDefault(id, []).Select(f => f.Intent).ToList();
+            for (var version = 0UL; version <= latestAcknowledged || version <= published; version++)
+            {
+                oracle.AcknowledgedVersions.TryGetValue((id, version), out var acknowledged);
+                if (version > published || !versions.TryGetValue(version, out var info))
+                {
+                    if (acknowledged is not null)
+                    {
+                        var lost = acknowledged.Apply(current);
+                        result.BytesLost += lost.Length;
+                        current = lost;
+                    }
+
+                    continue;
+                }
+
+                var actual = await ReadAsync(blob, version, info.Size);
+                byte[] expected;
+                string what;
+                if (version == 0)
+                {
+                    (expected, what) = (current, "version 0");
+                }
+                else if (acknowledged is not null)
+                {
+                    (expected, what) = (acknowledged.Apply(current), $"acknowledged {acknowledged}");
+                }
+                else if (info.Noop)
+                {
+                    (expected, what) = (ZeroExtend(current, info.Size), "no-op");
+                    result.Noops++;
+                }
+                else if (actual is not null && candidates.FirstOrDefault(c => Same(c.Apply(current), actual)) is { } match)
+                {
+                    (expected, what) = (match.Apply(current), $"unacknowledged {match}");
+                    candidates.Remove(match);
+                    result.FailedWritesPublished++;
+                }
+                else
+                {
+                    result.Problems.Add($"blob {id} v{version} (size {info.Size}, ranges {Ranges(info)}) is neither acknowledged, a no-op nor any of the {candidates.Count} writes that failed");
+                    expected = actual ?? current;
+                    what = "unexplained";
+                }
+
+                var differing = Differing(expected, actual);
+                if (differing > 0)
+                {
+                    result.Problems.Add(actual is null
+                        ? $"blob {id} v{version} ({what}) cannot be read"
+                        : $"blob {id} v{version} ({what}): {differing} of {expected.Length} bytes differ from the model (read {actual.Length} bytes, first difference at {FirstDifference(expected, actual)})");
+                    if (acknowledged is not null || version == 0)
+                    {
+                        result.BytesLost += differing;
+                    }
+                }
+
+                if (acknowledged is not null || version == 0)
+                {
+                    result.VersionsVerified++;
+                }
+
+                foreach (var (_, _, offset, data) in reads.GetValueOrDefault((id, version), []))
+                {
+                    result.ReadsChecked++;
+                    if (offset + data.Length > expected.Length || !expected.AsSpan((int)offset, data.Length).SequenceEqual(data))
+                    {
+                        result.Problems.Add($"a read during the load of blob {id} v{version} at {offset} (+{data.Length}) returned bytes the model does not have there");
+                    }
+                }
+
+                current = expected;
+                if (clonePoints.Contains((id, version)))
+                {
+                    snapshots[(id, version)] = current;
+                }
+            }
+        }
+
+        log.Write($"verified: {result}");
+        return result;
+    }
+
+    private static async Task<ulong> WaitPublishedAsync(Blob blob, ulong version, DateTime deadline)
+    {
+        var left = deadline - DateTime.UtcNow;
+        if (left > TimeSpan.Zero)
+        {
+            try
+            {
+                await blob.WaitForVersionAsync(version, left);
+            }
+            catch (BlobSeerException e) when (e.Code is ErrorCode.DeadlineExceeded or ErrorCode.NotFound)
+            {
+                // Reported by the caller with what is in flight.
+            }
+        }
+
+        return await blob.GetLatestVersionAsync();
+    }
+
+    // Names the version that holds publication up, and what its writer was told.
+    private static async Task<string> StallAsync(Blob blob, ulong published, ulong latestAcknowledged, Oracle oracle, List<(WriteIntent Intent, string Error)> failed)
+    {
+        var first = published + 1;
+        var info = await blob.GetVersionAsync(first);
+        var whose = oracle.AcknowledgedVersions.ContainsKey((blob.Id, first))
+            ? "an acknowledged write"
+            : $"a version no client was told it has (one of {failed.Count} failed writes, e.g. {string.Join(" | ", failed.Select(f => f.Error).Where(e => e.Contains("abort failed", StringComparison.Ordinal)).DefaultIfEmpty(failed.FirstOrDefault().Error ?? "none").Take(2))})";
+        return $"blob {blob.Id} stalls at v{published}: v{first} (size {info.Size}, ranges {Ranges(info)}, published {info.Published}) is {whose} and never completed; acknowledged v{first}..v{latestAcknowledged} are not readable";
+    }
+
+    private static async Task<byte[]?> ReadAsync(Blob blob, ulong version, long size)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var buffer = new byte[size];
+                await blob.ReadAsync(version, 0, buffer);
+                return buffer;
+            }
+            catch (BlobSeerException) when (attempt < 3)
+            {
+                await Task.Delay(500);
+            }
+            catch (BlobSeerException)
+            {
+                return null;
+            }
+        }
+    }
+
+    private static string Ranges(BlobVersionInfo info) =>
+        string.Join(",", info.Ranges.Select(r => string.Create(CultureInfo.InvariantCulture, $"[{r.Offset}+{r.Length}]")));
+
+    private static byte[] ZeroExtend(byte[] current, long size) => size <= current.Length ? current : [.. current, .. new byte[size - current.Length]];
+
+    private static bool Same(byte[] a, byte[] b) => a.AsSpan().SequenceEqual(b);
+
+    private static long Differing(byte[] expected, byte[]? actual)
+    {
+        if (actual is null)
+        {
+            return expected.Length;
+        }
+
+        var common = Math.Min(expected.Length, actual.Length);
+        long differing = Math.Abs(expected.Length - actual.Length);
+        for (var i = 0; i < common; i++)
+        {
+            differing += expected[i] != actual[i] ? 1 : 0;
+        }
+
+        return differing;
+    }
+
+    private static long FirstDifference(byte[] expected, byte[] actual)
+    {
+        var common = Math.Min(expected.Length, actual.Length);
+        var at = expected.AsSpan(0, common).CommonPrefixLength(actual.AsSpan(0, common));
+        return at;
+    }
+}
