@@ -125,6 +125,9 @@ internal sealed class FaultCluster : IAsyncDisposable
 
     public string Listen(RoleId role) => Arg(_members[role].Args, "--listen");
 
+    /// <summary>A data provider's bulk page transport, <c>host:port</c>.</summary>
+    public string PageEndpoint(RoleId role) => $"{Listen(role).Split(':')[0]}:{Arg(_members[role].Args, "--page-port")}";
+
     /// <summary>Writes the config and the secret, then starts every role in the documented order.</summary>
     public static async Task<FaultCluster> StartAsync(ClusterLayout layout, string directory, FaultLog log)
     {

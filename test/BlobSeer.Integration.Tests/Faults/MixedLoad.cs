@@ -58,11 +58,15 @@ internal sealed class MixedLoad(FaultCluster cluster, Oracle oracle, FaultLog lo
         }
     }
 
-    /// <summary>Runs until the operation budget or the duration is used up, or <paramref name="stop"/> fires.</summary>
-    public async Task RunAsync(CancellationToken stop)
+    /// <summary>
+    /// Runs until the operation budget (<paramref name="operations"/>, default the options') or the
+    /// duration is used up, or <paramref name="stop"/> fires. May run again on the same blobs.
+    /// </summary>
+    public async Task RunAsync(CancellationToken stop, int? operations = null)
     {
         var until = DateTime.UtcNow + options.Duration;
-        var writers = Enumerable.Range(0, options.Writers).Select(i => Task.Run(() => WriterAsync(i, until, stop)));
+        var budget = Started + (operations ?? options.MaxOperations);
+        var writers = Enumerable.Range(0, options.Writers).Select(i => Task.Run(() => WriterAsync(i, until, budget, stop)));
         await WithReadersAsync(Task.WhenAll(writers), stop);
     }
 
@@ -84,12 +88,12 @@ internal sealed class MixedLoad(FaultCluster cluster, Oracle oracle, FaultLog lo
         }
     }
 
-    private async Task WriterAsync(int id, DateTime until, CancellationToken stop)
+    private async Task WriterAsync(int id, DateTime until, int budget, CancellationToken stop)
     {
-        var rng = new Random(seed * 1000 + id);
+        var rng = new Random((seed * 1000) + id + (budget * 7));
         using var client = await ConnectWithRetriesAsync(stop);
         var handles = new Dictionary<ulong, Blob>();
-        while (!stop.IsCancellationRequested && DateTime.UtcNow < until && Interlocked.Increment(ref _started) <= options.MaxOperations)
+        while (!stop.IsCancellationRequested && DateTime.UtcNow < until && Interlocked.Increment(ref _started) <= budget)
         {
             ulong blobId;
             lock (_gate)
