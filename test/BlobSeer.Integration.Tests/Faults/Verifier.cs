@@ -33,7 +33,10 @@ internal sealed class Verification
 /// </summary>
 internal static class Verifier
 {
-    public static async Task<Verification> VerifyAsync(Oracle oracle, BlobSeerClient client, FaultLog log, TimeSpan publishTimeout)
+    public static Task<Verification> VerifyAsync(Oracle oracle, BlobSeerClient client, FaultLog log, TimeSpan publishTimeout) =>
+        VerifyAsync(oracle, new ClientVersionSource(client), log, publishTimeout);
+
+    public static async Task<Verification> VerifyAsync(Oracle oracle, IVersionSource source, FaultLog log, TimeSpan publishTimeout)
     {
         var result = new Verification();
         var deadline = DateTime.UtcNow + publishTimeout;
@@ -47,20 +50,15 @@ internal static class Verifier
         // Ids grow, so a clone always comes after its source.
         foreach (var id in oracle.Blobs)
         {
-            var blob = await client.OpenBlobAsync(id);
             var current = oracle.Clones.TryGetValue(id, out var parent) ? snapshots[parent] : [];
             var latestAcknowledged = oracle.LatestAcknowledged(id);
-            var published = await WaitPublishedAsync(blob, latestAcknowledged, deadline);
+            var published = await source.WaitPublishedAsync(id, latestAcknowledged, deadline);
             if (published < latestAcknowledged)
             {
-                result.Problems.Add(await StallAsync(blob, published, latestAcknowledged, oracle, failed.GetValueOrDefault(id, [])));
+                result.Problems.Add(await StallAsync(source, id, published, latestAcknowledged, oracle, failed.GetValueOrDefault(id, [])));
             }
 
-            var versions = new Dictionary<ulong, BlobVersionInfo>();
-            await foreach (var v in blob.ListVersionsAsync())
-            {
-                versions[v.Version] = v;
-            }
+            var versions = (await source.VersionsAsync(id)).ToDictionary(v => v.Version);
 
             var candidates = failed.GetValueOrDefault(id, []).Select(f => f.Intent).ToList();
             for (var version = 0UL; version <= latestAcknowledged || version <= published; version++)
@@ -78,7 +76,7 @@ internal static class Verifier
                     continue;
                 }
 
-                var actual = await ReadAsync(blob, version, info.Size);
+                var actual = await source.ReadAsync(id, version, info.Size);
                 byte[] expected;
                 string what;
                 if (version == 0)
@@ -145,57 +143,18 @@ internal static class Verifier
         return result;
     }
 
-    private static async Task<ulong> WaitPublishedAsync(Blob blob, ulong version, DateTime deadline)
-    {
-        var left = deadline - DateTime.UtcNow;
-        if (left > TimeSpan.Zero)
-        {
-            try
-            {
-                await blob.WaitForVersionAsync(version, left);
-            }
-            catch (BlobSeerException e) when (e.Code is ErrorCode.DeadlineExceeded or ErrorCode.NotFound)
-            {
-                // Reported by the caller with what is in flight.
-            }
-        }
-
-        return await blob.GetLatestVersionAsync();
-    }
-
     // Names the version that holds publication up, and what its writer was told.
-    private static async Task<string> StallAsync(Blob blob, ulong published, ulong latestAcknowledged, Oracle oracle, List<(WriteIntent Intent, string Error)> failed)
+    private static async Task<string> StallAsync(IVersionSource source, ulong blob, ulong published, ulong latestAcknowledged, Oracle oracle, List<(WriteIntent Intent, string Error)> failed)
     {
         var first = published + 1;
-        var info = await blob.GetVersionAsync(first);
-        var whose = oracle.AcknowledgedVersions.ContainsKey((blob.Id, first))
+        var info = await source.VersionAsync(blob, first);
+        var whose = oracle.AcknowledgedVersions.ContainsKey((blob, first))
             ? "an acknowledged write"
             : $"a version no client was told it has (one of {failed.Count} failed writes, e.g. {string.Join(" | ", failed.Select(f => f.Error).Where(e => e.Contains("abort failed", StringComparison.Ordinal)).DefaultIfEmpty(failed.FirstOrDefault().Error ?? "none").Take(2))})";
-        return $"blob {blob.Id} stalls at v{published}: v{first} (size {info.Size}, ranges {Ranges(info)}, published {info.Published}) is {whose} and never completed; acknowledged v{first}..v{latestAcknowledged} are not readable";
+        return $"blob {blob} stalls at v{published}: v{first} (size {info.Size}, ranges {Ranges(info)}, published {info.Published}) is {whose} and never completed; acknowledged v{first}..v{latestAcknowledged} are not readable";
     }
 
-    private static async Task<byte[]?> ReadAsync(Blob blob, ulong version, long size)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                var buffer = new byte[size];
-                await blob.ReadAsync(version, 0, buffer);
-                return buffer;
-            }
-            catch (BlobSeerException) when (attempt < 3)
-            {
-                await Task.Delay(500);
-            }
-            catch (BlobSeerException)
-            {
-                return null;
-            }
-        }
-    }
-
-    private static string Ranges(BlobVersionInfo info) =>
+    private static string Ranges(VersionView info) =>
         string.Join(",", info.Ranges.Select(r => string.Create(CultureInfo.InvariantCulture, $"[{r.Offset}+{r.Length}]")));
 
     private static byte[] ZeroExtend(byte[] current, long size) => size <= current.Length ? current : [.. current, .. new byte[size - current.Length]];
@@ -225,4 +184,94 @@ internal static class Verifier
         var at = expected.AsSpan(0, common).CommonPrefixLength(actual.AsSpan(0, common));
         return at;
     }
+}
+
+/// <summary>One version as a verification sees it.</summary>
+internal sealed record VersionView(ulong Version, long Size, bool Published, bool Noop, IReadOnlyList<ByteRange> Ranges);
+
+/// <summary>Where a verification reads the cluster from: the client library, or CLI processes elsewhere.</summary>
+internal interface IVersionSource
+{
+    /// <summary>Waits (until <paramref name="deadline"/>) for <paramref name="version"/> to be published; returns the latest published version.</summary>
+    Task<ulong> WaitPublishedAsync(ulong blob, ulong version, DateTime deadline);
+
+    /// <summary>Every published version, oldest first.</summary>
+    Task<IReadOnlyList<VersionView>> VersionsAsync(ulong blob);
+
+    /// <summary>One version, published or not.</summary>
+    Task<VersionView> VersionAsync(ulong blob, ulong version);
+
+    /// <summary>The whole version, or null if it cannot be read (after retries).</summary>
+    Task<byte[]?> ReadAsync(ulong blob, ulong version, long size);
+}
+
+internal sealed class ClientVersionSource(BlobSeerClient client) : IVersionSource
+{
+    private readonly Dictionary<ulong, Blob> _blobs = [];
+
+    public async Task<ulong> WaitPublishedAsync(ulong blob, ulong version, DateTime deadline)
+    {
+        var handle = await OpenAsync(blob);
+        var left = deadline - DateTime.UtcNow;
+        if (left > TimeSpan.Zero)
+        {
+            try
+            {
+                await handle.WaitForVersionAsync(version, left);
+            }
+            catch (BlobSeerException e) when (e.Code is ErrorCode.DeadlineExceeded or ErrorCode.NotFound)
+            {
+                // Reported by the caller with what is in flight.
+            }
+        }
+
+        return await handle.GetLatestVersionAsync();
+    }
+
+    public async Task<IReadOnlyList<VersionView>> VersionsAsync(ulong blob)
+    {
+        var list = new List<VersionView>();
+        await foreach (var v in (await OpenAsync(blob)).ListVersionsAsync())
+        {
+            list.Add(View(v));
+        }
+
+        return list;
+    }
+
+    public async Task<VersionView> VersionAsync(ulong blob, ulong version) => View(await (await OpenAsync(blob)).GetVersionAsync(version));
+
+    public async Task<byte[]?> ReadAsync(ulong blob, ulong version, long size)
+    {
+        var handle = await OpenAsync(blob);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var buffer = new byte[size];
+                await handle.ReadAsync(version, 0, buffer);
+                return buffer;
+            }
+            catch (BlobSeerException) when (attempt < 3)
+            {
+                await Task.Delay(500);
+            }
+            catch (BlobSeerException)
+            {
+                return null;
+            }
+        }
+    }
+
+    private async Task<Blob> OpenAsync(ulong blob)
+    {
+        if (!_blobs.TryGetValue(blob, out var handle))
+        {
+            _blobs[blob] = handle = await client.OpenBlobAsync(blob);
+        }
+
+        return handle;
+    }
+
+    private static VersionView View(BlobVersionInfo v) => new(v.Version, v.Size, v.Published, v.Noop, v.Ranges);
 }
