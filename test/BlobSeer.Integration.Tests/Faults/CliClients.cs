@@ -20,7 +20,7 @@ internal sealed class CliVersionSource(CliClient cli) : IVersionSource
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly ConcurrentDictionary<(ulong, ulong), Task<byte[]?>> _reads = new();
-    private readonly SemaphoreSlim _parallel = new(3);
+    private readonly SemaphoreSlim _parallel = new(4);
 
     private sealed record RangeJson(long Offset, long Length);
 

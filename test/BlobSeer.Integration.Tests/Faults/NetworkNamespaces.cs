@@ -22,7 +22,8 @@ internal sealed class NetworkNamespaces : IAsyncDisposable
     private NetworkNamespaces(FaultLog log)
     {
         _log = log;
-        _id = "bsf" + Convert.ToHexString(RandomNumberGenerator.GetBytes(3)).ToLowerInvariant();
+        // "bs", the owning process id and a random byte: unique, and says whose it is.
+        _id = string.Create(CultureInfo.InvariantCulture, $"bs{Environment.ProcessId:x6}{RandomNumberGenerator.GetInt32(256):x2}");
         _subnet = string.Create(CultureInfo.InvariantCulture, $"10.{RandomNumberGenerator.GetInt32(64, 250)}.{RandomNumberGenerator.GetInt32(1, 250)}");
     }
 
@@ -65,6 +66,7 @@ internal sealed class NetworkNamespaces : IAsyncDisposable
 
     private async Task BuildAsync(IReadOnlyList<string> hosts)
     {
+        await RemoveOrphansAsync();
         await AddNamespaceAsync(Switch);
         await IpAsync("-n", Switch, "link", "add", "br0", "type", "bridge");
         await IpAsync("-n", Switch, "link", "set", "br0", "up");
@@ -92,7 +94,24 @@ internal sealed class NetworkNamespaces : IAsyncDisposable
 
     public Task RestoreAsync(string host) => IpAsync("-n", Switch, "link", "set", Port(host), "up");
 
-    // Interface names have at most 15 characters: "bsf" + 6 hex + "p" + the host's number.
+    // A test process that died outright could not clean up: its namespaces go now.
+    private async Task RemoveOrphansAsync()
+    {
+        var (_, list) = await Tools.RunAsync("ip", "netns", "list");
+        foreach (var line in list.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var name = line.Split(' ')[0];
+            if (name.Length > 11 && name.StartsWith("bs", StringComparison.Ordinal) && name[10] == '-'
+                && int.TryParse(name.AsSpan(2, 6), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var pid)
+                && pid != Environment.ProcessId && !Directory.Exists($"/proc/{pid}"))
+            {
+                var (code, output) = await Tools.RunAsync("ip", "netns", "del", name);
+                _log.Write($"removed network namespace {name} of a dead run (process {pid}): {(code == 0 ? "ok" : output)}");
+            }
+        }
+    }
+
+    // Interface names have at most 15 characters: "bs" + 8 hex + "p" + the host's number.
     private string Port(string host) => $"{_id}p{_index[host]}";
 
     private async Task AddNamespaceAsync(string name)
