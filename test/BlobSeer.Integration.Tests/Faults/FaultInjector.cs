@@ -17,6 +17,9 @@ internal sealed record FaultPlan
     /// </summary>
     public bool SpareAssignments { get; init; } = true;
 
+    /// <summary>Roles down at once, all kinds together (within the per-kind limits of replication − 1).</summary>
+    public int MaxDown { get; init; } = 2;
+
     /// <summary>Pause between two kills, drawn uniformly.</summary>
     public (TimeSpan Min, TimeSpan Max) Interval { get; init; } = (TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(2));
 
@@ -98,7 +101,7 @@ internal sealed class FaultInjector(FaultCluster cluster, FaultPlan plan, FaultL
             Allow(RoleKind.Metadata, plan.KillMetadata, limit);
             Allow(RoleKind.ProviderManager, plan.KillProviderManager, 1);
             Allow(RoleKind.VersionManager, plan.KillVersionManager, 1);
-            if (kinds.Count == 0)
+            if (kinds.Count == 0 || _down.Count >= plan.MaxDown)
             {
                 return null;
             }

@@ -28,7 +28,7 @@ public sealed class KillTests(FaultSuite suite)
     [Fact(Timeout = 240_000)]
     public Task Every_acknowledged_version_survives_kill_9_of_every_role() =>
         RunAsync(nameof(Every_acknowledged_version_survives_kill_9_of_every_role), 1,
-            writes: new FaultPlan { KillMetadata = false },
+            writes: new FaultPlan { KillMetadata = false, Interval = (TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2.5)) },
             readsOnly: new FaultPlan { KillProviderManager = false, Interval = (TimeSpan.FromSeconds(0.3), TimeSpan.FromSeconds(1)) });
 
     [Fact(Timeout = 240_000, Skip = MetadataBug)]
@@ -56,7 +56,7 @@ public sealed class KillTests(FaultSuite suite)
         await using var cluster = await FaultCluster.StartAsync(new ClusterLayout { ExtraConfig = extraConfig }, run.ClusterDirectory, run.Log);
         var oracle = new Oracle();
         var gate = new AssignmentGate();
-        var mixed = new MixedLoad(cluster, oracle, run.Log, new LoadOptions(), run.Seed, gate);
+        var mixed = new MixedLoad(cluster, oracle, run.Log, new LoadOptions { MinAcknowledged = 60 }, run.Seed, gate);
         await mixed.CreateBlobsAsync(TestContext.Current.CancellationToken);
 
         var writeFaults = new FaultInjector(cluster, writes, run.Log, run.Seed, gate);

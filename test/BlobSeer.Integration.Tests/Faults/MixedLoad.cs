@@ -17,10 +17,16 @@ internal sealed record LoadOptions
     public int PageSize { get; init; } = 16 << 10;
 
     /// <summary>Operations started by all writers together, at most.</summary>
-    public int MaxOperations { get; init; } = 400;
+    public int MaxOperations { get; init; } = 600;
 
-    /// <summary>No operation starts after this.</summary>
+    /// <summary>No operation starts after this, unless fewer than <see cref="MinAcknowledged"/> versions are acknowledged by then.</summary>
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// A run goes on past <see cref="Duration"/> (up to twice as long) until this many versions are
+    /// acknowledged: on a loaded machine restarts are slow and faults leave little room to write.
+    /// </summary>
+    public int MinAcknowledged { get; init; }
 
     /// <summary>Each operation is cancelled after this (a write then gives its version up).</summary>
     public TimeSpan OperationTimeout { get; init; } = TimeSpan.FromSeconds(25);
@@ -93,7 +99,10 @@ internal sealed class MixedLoad(FaultCluster cluster, Oracle oracle, FaultLog lo
         var rng = new Random((seed * 1000) + id + (budget * 7));
         using var client = await ConnectWithRetriesAsync(stop);
         var handles = new Dictionary<ulong, Blob>();
-        while (!stop.IsCancellationRequested && DateTime.UtcNow < until && Interlocked.Increment(ref _started) <= budget)
+        var atLeast = oracle.Acknowledged + options.MinAcknowledged;
+        var latest = until + options.Duration;
+        bool TimeLeft() => DateTime.UtcNow < until || (oracle.Acknowledged < atLeast && DateTime.UtcNow < latest);
+        while (!stop.IsCancellationRequested && TimeLeft() && Interlocked.Increment(ref _started) <= budget)
         {
             ulong blobId;
             lock (_gate)
