@@ -88,8 +88,6 @@ internal sealed class FaultCluster : IAsyncDisposable
         public ServerProcess? Current { get; set; }
 
         public List<ServerProcess> All { get; } = [];
-
-        public int Starts { get; set; }
     }
 
     private FaultCluster(ClusterLayout layout, string directory, FaultLog log)
@@ -112,8 +110,6 @@ internal sealed class FaultCluster : IAsyncDisposable
 
     /// <summary>The cluster endpoint (the version manager).</summary>
     public string Endpoint { get; private set; } = "";
-
-    public string ProviderManagerEndpoint { get; private set; } = "";
 
     public IReadOnlyList<RoleId> Roles => [.. _members.Keys];
 
@@ -167,7 +163,6 @@ internal sealed class FaultCluster : IAsyncDisposable
         var vm = new RoleId(RoleKind.VersionManager, 0);
         var pm = new RoleId(RoleKind.ProviderManager, 0);
         Endpoint = address[vm];
-        ProviderManagerEndpoint = address[pm];
         var metadata = roles.Where(r => r.Kind == RoleKind.Metadata).Select(r => $"\"{address[r]}\"");
         var config = new StringBuilder();
         config.AppendLine("{");
@@ -232,7 +227,6 @@ internal sealed class FaultCluster : IAsyncDisposable
                 }
 
                 member.Current = process;
-                member.Starts++;
                 return;
             }
             catch (InvalidOperationException e) when (attempt < 5 && e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
@@ -309,9 +303,6 @@ internal sealed class FaultCluster : IAsyncDisposable
 
         throw new TimeoutException($"only {alive} of {Layout.DataProviders} data providers alive after {timeout}\n{Logs()}");
     }
-
-    /// <summary>Processes started per role, restarts included.</summary>
-    public int Starts(RoleId role) => _members[role].Starts;
 
     /// <summary>The last lines each process of each role wrote: what a failure message needs.</summary>
     public string Logs(int linesPerProcess = 15)

@@ -6,16 +6,11 @@ namespace BlobSeer.Integration.Tests.Faults;
 internal abstract record WriteIntent(ulong Blob)
 {
     public abstract byte[] Apply(byte[] previous);
-
-    /// <summary>Bytes the caller handed over.</summary>
-    public abstract long Length { get; }
 }
 
 /// <summary>One or more disjoint segments written as one version (a vectored write when more than one).</summary>
 internal sealed record SegmentsWrite(ulong Blob, (long Offset, byte[] Data)[] Segments) : WriteIntent(Blob)
 {
-    public override long Length => Segments.Sum(s => (long)s.Data.Length);
-
     public override byte[] Apply(byte[] previous)
     {
         var next = new byte[Math.Max(previous.Length, Segments.Max(s => s.Offset + s.Data.Length))];
@@ -33,8 +28,6 @@ internal sealed record SegmentsWrite(ulong Blob, (long Offset, byte[] Data)[] Se
 
 internal sealed record AppendWrite(ulong Blob, byte[] Data) : WriteIntent(Blob)
 {
-    public override long Length => Data.Length;
-
     public override byte[] Apply(byte[] previous) => [.. previous, .. Data];
 
     public override string ToString() => $"append of {Data.Length} bytes to blob {Blob}";
@@ -64,8 +57,6 @@ internal sealed class Oracle
 
     /// <summary>Blobs created empty and blobs cloned, by id.</summary>
     public IReadOnlyList<ulong> Blobs => [.. _roots.Keys.Concat(_clones.Keys).Order()];
-
-    public long AcknowledgedBytes => _acknowledged.Values.Sum(w => w.Length);
 
     public IEnumerable<(WriteIntent Intent, string Error)> Failures => _failed;
 
