@@ -72,9 +72,13 @@ internal sealed class Oracle
     {
         if (!_acknowledged.TryAdd((intent.Blob, version), intent))
         {
-            throw new InvalidOperationException($"blob {intent.Blob} version {version} acknowledged twice: {_acknowledged[(intent.Blob, version)]} and {intent}");
+            // Two writers told the same number: whatever the bytes say, one of them was lost.
+            Conflicts.Add($"blob {intent.Blob} version {version} acknowledged twice: {_acknowledged[(intent.Blob, version)]} and {intent}");
         }
     }
+
+    /// <summary>Versions acknowledged to two writes.</summary>
+    public ConcurrentBag<string> Conflicts { get; } = [];
 
     public void Fail(WriteIntent intent, Exception error)
     {

@@ -39,6 +39,7 @@ internal static class Verifier
     public static async Task<Verification> VerifyAsync(Oracle oracle, IVersionSource source, FaultLog log, TimeSpan publishTimeout)
     {
         var result = new Verification();
+        result.Problems.AddRange(oracle.Conflicts);
         var deadline = DateTime.UtcNow + publishTimeout;
         var failed = oracle.Failures.GroupBy(f => f.Intent.Blob).ToDictionary(g => g.Key, g => g.ToList());
         var reads = oracle.ReadsDone.GroupBy(r => (r.Blob, r.Version)).ToDictionary(g => g.Key, g => g.ToList());
