@@ -40,11 +40,25 @@ internal sealed class NetworkNamespaces : IAsyncDisposable
         try
         {
             var (code, output) = await Tools.RunAsync("ip", "netns", "list");
-            return code == 0 ? null : $"'ip netns list' failed: {output}";
+            if (code != 0)
+            {
+                return $"'ip netns list' failed: {output}";
+            }
         }
         catch (System.ComponentModel.Win32Exception)
         {
             return "the multi-host tests need the 'ip' command (iproute2)";
+        }
+
+        try
+        {
+            // Processes enter a host's network namespace, and only that, with nsenter (see CliProcess.StartInfo).
+            var (code, output) = await Tools.RunAsync("nsenter", "--version");
+            return code == 0 ? null : $"'nsenter --version' failed: {output}";
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return "the multi-host tests need the 'nsenter' command (util-linux)";
         }
     }
 

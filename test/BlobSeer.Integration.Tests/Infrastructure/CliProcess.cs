@@ -19,11 +19,17 @@ internal static class CliProcess
 
     /// <summary>
     /// The start info of <c>blobseer args…</c>; inside network namespace <paramref name="netns"/>
-    /// (<c>ip netns exec NS dotnet blobseer.dll …</c>, which execs, so the process is the CLI itself) when given.
+    /// (made by <c>ip netns add</c>) when given.
     /// </summary>
+    /// <remarks>
+    /// <c>nsenter --net</c> rather than <c>ip netns exec</c>: both exec, so the process is the CLI
+    /// itself, but <c>ip netns exec</c> also gives the process a mount namespace of its own, a copy of
+    /// every mount of the moment. Where / is not a shared mount, a FUSE mount of a test running
+    /// beside then outlives its unmount in that copy, and its daemon never sees the end of its session.
+    /// </remarks>
     public static ProcessStartInfo StartInfo(IEnumerable<string> args, string? netns)
     {
-        var info = new ProcessStartInfo(netns is null ? DotNet : "ip")
+        var info = new ProcessStartInfo(netns is null ? DotNet : "nsenter")
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
@@ -32,7 +38,7 @@ internal static class CliProcess
         };
         if (netns is not null)
         {
-            foreach (var a in (string[])["netns", "exec", netns, DotNet])
+            foreach (var a in (string[])[$"--net=/run/netns/{netns}", "--", DotNet])
             {
                 info.ArgumentList.Add(a);
             }
