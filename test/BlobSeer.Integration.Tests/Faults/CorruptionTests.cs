@@ -72,9 +72,10 @@ public sealed class CorruptionTests(FaultSuite suite)
             using var client = await cluster.ConnectAsync();
             verification = await Verifier.VerifyAsync(oracle, client, run.Log, TimeSpan.FromSeconds(10));
             verification.Problems.ShouldBeEmpty($"pass {passes}: {verification}\n{run.Log}");
+            // Repairs run beside the reads that found the bad copies: give them a moment, then ask data0.
             await Task.Delay(500);
-            repaired += client.PagesRepaired;
             unrepaired = [.. await UnrepairedAsync(cluster, unrepaired)];
+            repaired += client.PagesRepaired;
             run.Say($"pass {passes}: {verification.VersionsVerified} versions read back exactly; {client.PagesRepaired} pages repaired; {unrepaired.Count} flipped pages still corrupt on {Victim}");
         }
 
@@ -86,7 +87,9 @@ public sealed class CorruptionTests(FaultSuite suite)
             BytesLost = verification?.BytesLost ?? -1,
         });
         unrepaired.ShouldBeEmpty($"after {passes} passes these flipped pages are still corrupt on {Victim}: {string.Join(", ", unrepaired.Select(r => r.Id))}");
-        repaired.ShouldBeGreaterThanOrEqualTo(flipped.Count);
+        // data0's answers above are the proof; the counter shows the readers did it (a page met by two
+        // reads at once is repaired twice, a repair still on its way when a pass ends is not counted).
+        repaired.ShouldBeGreaterThan(0);
         cluster.Crashes().ShouldBeEmpty();
         run.Passed = true;
     }
