@@ -15,15 +15,35 @@ internal static class CliProcess
     public static string DotNet { get; } =
         Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
 
-    public static ProcessStartInfo StartInfo(IEnumerable<string> args)
+    public static ProcessStartInfo StartInfo(IEnumerable<string> args) => StartInfo(args, netns: null);
+
+    /// <summary>
+    /// The start info of <c>blobseer args…</c>; inside network namespace <paramref name="netns"/>
+    /// (made by <c>ip netns add</c>) when given.
+    /// </summary>
+    /// <remarks>
+    /// <c>nsenter --net</c> rather than <c>ip netns exec</c>: both exec, so the process is the CLI
+    /// itself, but <c>ip netns exec</c> also gives the process a mount namespace of its own, a copy of
+    /// every mount of the moment. Where / is not a shared mount, a FUSE mount of a test running
+    /// beside then outlives its unmount in that copy, and its daemon never sees the end of its session.
+    /// </remarks>
+    public static ProcessStartInfo StartInfo(IEnumerable<string> args, string? netns)
     {
-        var info = new ProcessStartInfo(DotNet)
+        var info = new ProcessStartInfo(netns is null ? DotNet : "nsenter")
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (netns is not null)
+        {
+            foreach (var a in (string[])[$"--net=/run/netns/{netns}", "--", DotNet])
+            {
+                info.ArgumentList.Add(a);
+            }
+        }
+
         info.ArgumentList.Add(DllPath);
         foreach (var a in args)
         {
@@ -38,9 +58,13 @@ internal static class CliProcess
     }
 
     /// <summary>Runs <c>blobseer args…</c> to completion, feeding <paramref name="stdin"/>; kills it after the timeout.</summary>
-    public static async Task<CliResult> RunAsync(IReadOnlyList<string> args, byte[]? stdin = null, TimeSpan? timeout = null)
+    public static Task<CliResult> RunAsync(IReadOnlyList<string> args, byte[]? stdin = null, TimeSpan? timeout = null) =>
+        RunAsync(args, stdin, timeout, netns: null);
+
+    /// <summary>Runs <c>blobseer args…</c> inside network namespace <paramref name="netns"/> (null: this one).</summary>
+    public static async Task<CliResult> RunAsync(IReadOnlyList<string> args, byte[]? stdin, TimeSpan? timeout, string? netns)
     {
-        using var process = Process.Start(StartInfo(args)) ?? throw new InvalidOperationException("dotnet did not start");
+        using var process = Process.Start(StartInfo(args, netns)) ?? throw new InvalidOperationException("dotnet did not start");
         var stdout = ReadAllAsync(process.StandardOutput.BaseStream);
         var stderr = process.StandardError.ReadToEndAsync();
         try

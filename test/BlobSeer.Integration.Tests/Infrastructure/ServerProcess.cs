@@ -27,6 +27,9 @@ internal sealed class ServerProcess : IAsyncDisposable
 
     public int Pid => _process.Id;
 
+    /// <summary>Whether the process has ended (stopped, killed or crashed).</summary>
+    public bool HasExited => _process.HasExited;
+
     /// <summary>Everything it wrote so far (stdout and stderr), for failure messages.</summary>
     public string Output
     {
@@ -47,9 +50,13 @@ internal sealed class ServerProcess : IAsyncDisposable
     /// Starts a server verb and waits (bounded) for its ready line on stdout: <c>endpoint HOST:PORT</c>
     /// by default, or another prefix (e.g. <c>mounted </c>); <see cref="Endpoint"/> is what follows it.
     /// </summary>
-    public static async Task<ServerProcess> StartAsync(IReadOnlyList<string> args, TimeSpan? timeout = null, string readyPrefix = "endpoint ")
+    public static Task<ServerProcess> StartAsync(IReadOnlyList<string> args, TimeSpan? timeout = null, string readyPrefix = "endpoint ") =>
+        StartAsync(args, netns: null, timeout, readyPrefix);
+
+    /// <summary>As <see cref="StartAsync(IReadOnlyList{string}, TimeSpan?, string)"/>, inside network namespace <paramref name="netns"/> (null: this one).</summary>
+    public static async Task<ServerProcess> StartAsync(IReadOnlyList<string> args, string? netns, TimeSpan? timeout = null, string readyPrefix = "endpoint ")
     {
-        var process = Process.Start(CliProcess.StartInfo(args)) ?? throw new InvalidOperationException("dotnet did not start");
+        var process = Process.Start(CliProcess.StartInfo(args, netns)) ?? throw new InvalidOperationException("dotnet did not start");
         process.StandardInput.Close();
         var server = new ServerProcess(process, string.Join(' ', args), readyPrefix);
         _ = server.PumpAsync(process.StandardOutput, isStdout: true);

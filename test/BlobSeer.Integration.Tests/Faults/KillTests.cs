@@ -1,0 +1,130 @@
+namespace BlobSeer.Integration.Tests.Faults;
+
+/// <summary>
+/// Issue 3, "nothing lost": a mixed load on a cluster of one process per role (1 version manager,
+/// 1 provider manager, 3 metadata providers, 5 data providers, replication 2) while roles are
+/// killed with SIGKILL and restarted on the same ports and directories; afterwards every
+/// acknowledged version of every blob reads back exactly as the oracle says, from a fresh client.
+/// </summary>
+[Collection("Faults")]
+[Trait("Category", "Slow")]
+[Trait("Category", "Faults")]
+public sealed class KillTests(FaultSuite suite)
+{
+    private const string LeaseBug = "needs writer leases: a version manager killed after logging an assignment but before its "
+        + "reply reached the writer leaves a version no writer knows of, in flight for good, and its blob stops publishing "
+        + "(docs/architecture.md, known limits). Seen with the gate off: 'blob 5 stalls at v0: v1 ... never completed'";
+
+    private const string MetadataBug = "bug: a write that fails while one of its metadata providers is down leaves its version "
+        + "in flight for good — WriteOperation.AbortAsync stores the no-op tree once and FinishTreeAsync stores the real tree "
+        + "once, neither retries until the member is back — so the blob stops publishing even after the provider returns "
+        + "(repro: KnownBugTests.A_write_failed_by_a_dead_metadata_provider_does_not_stall_its_blob)";
+
+    /// <summary>
+    /// What the design promises today: writes survive kills of data providers, the provider manager
+    /// and the version manager (outside the assignment window, see <see cref="AssignmentGate"/>);
+    /// then, with writers stopped, readers survive kills of every role, metadata providers included.
+    /// </summary>
+    [Fact(Timeout = 240_000)]
+    public Task Every_acknowledged_version_survives_kill_9_of_every_role() =>
+        RunAsync(nameof(Every_acknowledged_version_survives_kill_9_of_every_role), 1,
+            writes: new FaultPlan { KillMetadata = false, Interval = (TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2.5)) },
+            readsOnly: new FaultPlan { KillProviderManager = false, Interval = (TimeSpan.FromSeconds(0.3), TimeSpan.FromSeconds(1)) });
+
+    [Fact(Timeout = 240_000, Skip = MetadataBug)]
+    public Task Every_acknowledged_version_survives_kill_9_of_metadata_providers_during_writes() =>
+        RunAsync(nameof(Every_acknowledged_version_survives_kill_9_of_metadata_providers_during_writes), 2,
+            writes: new FaultPlan { KillData = false, KillProviderManager = false, KillVersionManager = false });
+
+    [Fact(Timeout = 240_000, Skip = LeaseBug)]
+    public Task Every_acknowledged_version_survives_kill_9_of_the_version_manager_at_any_moment() =>
+        RunAsync(nameof(Every_acknowledged_version_survives_kill_9_of_the_version_manager_at_any_moment), 3,
+            writes: new FaultPlan { KillData = false, KillProviderManager = false, KillMetadata = false, SpareAssignments = false },
+            extraConfig: "\"writerLeaseSeconds\": 2");
+
+    /// <summary>The whole of issue 3 (2): any role, at any moment. Needs both fixes above.</summary>
+    [Fact(Timeout = 240_000, Skip = "needs writer leases and the metadata fix: " + LeaseBug + "; " + MetadataBug)]
+    public Task Every_acknowledged_version_survives_kill_9_of_any_role_at_any_moment() =>
+        RunAsync(nameof(Every_acknowledged_version_survives_kill_9_of_any_role_at_any_moment), 4,
+            writes: new FaultPlan { SpareAssignments = false },
+            extraConfig: "\"writerLeaseSeconds\": 2");
+
+    private async Task RunAsync(string name, int test, FaultPlan writes, FaultPlan? readsOnly = null, string? extraConfig = null)
+    {
+        using var run = new FaultRun(suite, name, test);
+        run.Say($"plan: kill {writes} during writes{(readsOnly is null ? "" : $", then {readsOnly} during reads only")}; each restarted after {writes.Downtime.Min.TotalSeconds}-{writes.Downtime.Max.TotalSeconds}s");
+        await using var cluster = await FaultCluster.StartAsync(new ClusterLayout { ExtraConfig = extraConfig }, run.ClusterDirectory, run.Log);
+        var oracle = new Oracle();
+        var gate = new AssignmentGate();
+        var mixed = new MixedLoad(cluster, oracle, run.Log, new LoadOptions { MinAcknowledged = 60 }, run.Seed, gate);
+        await mixed.CreateBlobsAsync(TestContext.Current.CancellationToken);
+
+        var writeFaults = new FaultInjector(cluster, writes, run.Log, run.Seed, gate);
+        await UnderFireAsync(writeFaults, () => mixed.RunAsync(TestContext.Current.CancellationToken));
+        run.Say($"writes done at {run.Log.Elapsed.TotalSeconds:0.0}s: {mixed.Started} operations started, {oracle.Acknowledged} versions and {oracle.ClonesAcknowledged} clones acknowledged, {oracle.Failed} writes failed, {oracle.Reads} reads; errors {string.Join(", ", mixed.Errors.Select(e => $"{e.Key}:{e.Value}"))}");
+
+        var readFaults = readsOnly is null ? null : new FaultInjector(cluster, readsOnly, run.Log, run.Seed + 1, gate);
+        if (readFaults is not null)
+        {
+            var before = oracle.Reads;
+            await UnderFireAsync(readFaults, () => mixed.ReadOnlyAsync(TimeSpan.FromSeconds(12), TestContext.Current.CancellationToken));
+            run.Say($"reads-only phase done at {run.Log.Elapsed.TotalSeconds:0.0}s: {oracle.Reads - before} reads");
+        }
+
+        if (mixed.ContractViolations.Count > 0)
+        {
+            // Not a loss (the oracle counts these writes as failed), but a bug: see KnownBugTests.
+            run.Say($"{mixed.ContractViolations.Count} failure(s) outside the client's contract (not BlobSeerException), e.g. {mixed.ContractViolations[0]}");
+        }
+
+        await cluster.WaitHealthyAsync(TimeSpan.FromSeconds(60));
+        using var fresh = await cluster.ConnectAsync();
+        var verification = await Verifier.VerifyAsync(oracle, fresh, run.Log, TimeSpan.FromSeconds(15));
+        var kills = writeFaults.Kills.ToDictionary(k => k.Key, k => k.Value + (readFaults?.Kills[k.Key] ?? 0));
+        run.Report(new FaultFigures
+        {
+            OpsAcknowledged = oracle.Acknowledged + oracle.ClonesAcknowledged,
+            Faults = kills,
+            VersionsVerified = verification.VersionsVerified,
+            BytesLost = verification.BytesLost,
+        });
+
+        var context = $"seed {run.Seed}, suite seed {suite.Seed}\n{verification}\n--- events\n{run.Log}\n--- roles\n{cluster.Logs()}";
+        verification.Problems.ShouldBeEmpty(context);
+        verification.BytesLost.ShouldBe(0, context);
+        cluster.Crashes().ShouldBeEmpty(context);
+
+        // A run where little was acknowledged or killed proves little.
+        oracle.Acknowledged.ShouldBeGreaterThan(40, context);
+        verification.ReadsChecked.ShouldBeGreaterThan(40, context);
+        // Each planned kind of kill happened, and no other.
+        var planned = new Dictionary<string, bool>
+        {
+            ["kill_data"] = writes.KillData || readsOnly?.KillData == true,
+            ["kill_metadata"] = writes.KillMetadata || readsOnly?.KillMetadata == true,
+            ["kill_pm"] = writes.KillProviderManager || readsOnly?.KillProviderManager == true,
+            ["kill_vm"] = writes.KillVersionManager || readsOnly?.KillVersionManager == true,
+        };
+        foreach (var (kind, yes) in planned)
+        {
+            (kills[kind] > 0).ShouldBe(yes, $"{kills[kind]} {kind}: {context}");
+        }
+
+        run.Passed = true;
+    }
+
+    private static async Task UnderFireAsync(FaultInjector injector, Func<Task> load)
+    {
+        using var stop = new CancellationTokenSource();
+        var faults = injector.RunAsync(stop.Token);
+        try
+        {
+            await load();
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await faults;
+        }
+    }
+}
