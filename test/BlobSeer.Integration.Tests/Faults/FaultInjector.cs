@@ -43,6 +43,7 @@ internal sealed class FaultInjector(FaultCluster cluster, FaultPlan plan, FaultL
 {
     private readonly Random _rng = new(seed);
     private readonly HashSet<RoleId> _down = [];
+    private readonly HashSet<RoleKind> _hit = [];
     private readonly List<Task> _restarts = [];
 
     /// <summary>Kills done, by kind: kill_data, kill_metadata, kill_pm, kill_vm.</summary>
@@ -81,8 +82,9 @@ internal sealed class FaultInjector(FaultCluster cluster, FaultPlan plan, FaultL
         await Task.WhenAll(pending);
     }
 
-    // A kind first, uniformly among those allowed now, then one of its live instances: each kind is
-    // hit as often whatever its number of instances.
+    // A kind first — one not hit yet if any is allowed now (so a short phase still hits every planned
+    // kind), else uniformly among those allowed — then one of its live instances: each kind is hit
+    // as often whatever its number of instances.
     private RoleId? Pick()
     {
         var limit = cluster.Layout.Replication - 1;
@@ -106,7 +108,11 @@ internal sealed class FaultInjector(FaultCluster cluster, FaultPlan plan, FaultL
                 return null;
             }
 
-            var live = cluster.RolesOf(kinds[_rng.Next(kinds.Count)]).Where(r => !_down.Contains(r)).ToList();
+            var fresh = kinds.Where(k => !_hit.Contains(k)).ToList();
+            var pool = fresh.Count > 0 ? fresh : kinds;
+            var kind = pool[_rng.Next(pool.Count)];
+            _hit.Add(kind);
+            var live = cluster.RolesOf(kind).Where(r => !_down.Contains(r)).ToList();
             var victim = live[_rng.Next(live.Count)];
             _down.Add(victim);
             return victim;

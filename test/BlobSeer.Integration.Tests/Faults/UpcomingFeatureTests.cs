@@ -5,17 +5,16 @@ using BlobSeer.Integration.Tests.Infrastructure;
 namespace BlobSeer.Integration.Tests.Faults;
 
 /// <summary>
-/// Faults the cluster cannot survive until two features land: writer leases (the version manager
-/// completes, as a no-op, a version whose writer stopped renewing after <c>writerLeaseSeconds</c>)
-/// and re-replication (pages of a provider dead for <c>repairAfterSeconds</c> get new replicas).
-/// Their configs name those fields, which today's ClusterConfig refuses: remove the Skip with the feature.
+/// Faults that need writer leases (the version manager completes, as a no-op, a version whose
+/// writer stopped renewing after <c>writerLeaseSeconds</c>) and re-replication (pages of a provider
+/// dead for <c>repairAfterSeconds</c> get new replicas).
 /// </summary>
 [Collection("Faults")]
 [Trait("Category", "Slow")]
 [Trait("Category", "Faults")]
 public sealed class UpcomingFeatureTests(FaultSuite suite)
 {
-    [Fact(Timeout = 120_000, Skip = "needs writer leases")]
+    [Fact(Timeout = 120_000)]
     public async Task A_blob_keeps_publishing_after_the_lease_of_a_writer_killed_holding_a_version()
     {
         using var run = new FaultRun(suite, nameof(A_blob_keeps_publishing_after_the_lease_of_a_writer_killed_holding_a_version), 40);
@@ -76,7 +75,7 @@ public sealed class UpcomingFeatureTests(FaultSuite suite)
         run.Passed = true;
     }
 
-    [Fact(Timeout = 180_000, Skip = "needs re-replication (repairAfterSeconds)")]
+    [Fact(Timeout = 180_000)]
     public async Task Pages_of_a_provider_dead_past_the_repair_delay_survive_the_loss_of_a_second_provider()
     {
         using var run = new FaultRun(suite, nameof(Pages_of_a_provider_dead_past_the_repair_delay_survive_the_loss_of_a_second_provider), 41);
