@@ -97,7 +97,14 @@ internal static class TraceReplayer
                 var early = due - clock.Elapsed;
                 if (early > TimeSpan.Zero)
                 {
-                    Thread.Sleep(early);
+                    // Sleep works in whole milliseconds and may wake a little early: never start
+                    // an operation before its recorded time.
+                    do
+                    {
+                        Thread.Sleep((int)Math.Ceiling(early.TotalMilliseconds));
+                        early = due - clock.Elapsed;
+                    }
+                    while (early > TimeSpan.Zero);
                 }
                 else if (-early > maxLag)
                 {
