@@ -60,7 +60,7 @@ public sealed partial class BlobSeerClient
     public async Task<ClusterStatus> GetClusterStatusAsync(CancellationToken cancellationToken = default)
     {
         var fresh = await _cluster.VersionManager.GetClusterMapAsync(new Empty(), cancellationToken).ConfigureAwait(false);
-        await _cluster.RefreshMapAsync(cancellationToken).ConfigureAwait(false);
+        _cluster.Adopt(fresh);
         var map = _cluster.Map;
         var ring = _cluster.MetadataRing;
         var probes = Enumerable.Range(0, ring.MemberCount).Select(async m =>
@@ -109,7 +109,7 @@ public sealed partial class BlobSeerClient
     {
         var request = add ? new ChangeMetadataRequest { Add = endpoint } : new ChangeMetadataRequest { Remove = endpoint };
         var map = await _cluster.VersionManager.ChangeMetadataAsync(request, cancellationToken).ConfigureAwait(false);
-        await _cluster.RefreshMapAsync(cancellationToken).ConfigureAwait(false);
+        _cluster.Adopt(map);
         return map.Epoch;
     }
 }

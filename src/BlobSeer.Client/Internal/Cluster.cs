@@ -17,6 +17,7 @@ internal sealed class Cluster : IDisposable
     private readonly ConcurrentDictionary<uint, DataProviderHandle> _data = new();
     private readonly ConcurrentDictionary<string, PageTransportClient> _pages = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _refresh = new(1, 1);
+    private readonly Lock _mapGate = new();
 
     private Cluster(string endpoint, BlobSeerClientOptions options)
     {
@@ -78,10 +79,13 @@ internal sealed class Cluster : IDisposable
     /// Asks the version manager for the map again; true when the metadata ring changed (a member
     /// joined or left), so that a node not found may now be found.
     /// </summary>
-    public async Task<bool> RefreshMapAsync(CancellationToken cancellationToken)
+    public async Task<bool> RefreshMapAsync(CancellationToken cancellationToken) =>
+        Adopt(await VersionManager.GetClusterMapAsync(new Empty(), cancellationToken).ConfigureAwait(false));
+
+    /// <summary>Uses a map the version manager just answered when its ring is newer than ours; true if it was.</summary>
+    public bool Adopt(ClusterMap map)
     {
-        var map = await VersionManager.GetClusterMapAsync(new Empty(), cancellationToken).ConfigureAwait(false);
-        lock (_channels)
+        lock (_mapGate)
         {
             if (map.Epoch == Map.Epoch)
             {

@@ -47,11 +47,6 @@ public sealed class MetadataRing
         Ring = ids is { Count: > 0 } ? new HashRing(ids) : new HashRing(members.Count);
     }
 
-    /// <summary>A member, by position.</summary>
-    public IMetadataProviderService this[int member] => _members[member];
-
-    /// <summary>A member's name for messages.</summary>
-    public string Describe(int member) => _describe(member);
 
     /// <summary>The consistent-hash ring.</summary>
     public HashRing Ring { get; }

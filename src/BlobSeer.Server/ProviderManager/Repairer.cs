@@ -222,10 +222,9 @@ internal sealed class Repairer : IAsyncDisposable
 
         var exclude = page.Providers.Concat(leaving).ToHashSet();
         var providers = new List<uint>(survivors);
-        foreach (var lost in page.Providers.Where(leaving.Contains))
+        // One new replica for each lost one, so the page is back to its replication.
+        for (var lost = page.Providers.Count(leaving.Contains); lost > 0; lost--)
         {
-            // One new replica for each lost one, so the page is back to its replication.
-            _ = lost;
             var target = _manager.ChooseProvider(exclude)
                 ?? throw new BlobSeerException(ErrorCode.Unavailable, "no live data provider with free space is left to take a replica");
             exclude.Add(target);

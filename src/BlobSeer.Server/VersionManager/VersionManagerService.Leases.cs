@@ -34,11 +34,6 @@ public sealed partial class VersionManagerService
 
     private long LeaseMs => (long)_options.WriterLease.TotalMilliseconds;
 
-    /// <summary>Versions completed by the version manager after their writer's lease expired.</summary>
-    public long VersionsSettled => Interlocked.Read(ref _versionsSettled);
-
-    private long _versionsSettled;
-
     // Gives every version left in flight by the log a full lease, and starts the sweeper.
     private void StartLeases()
     {
@@ -265,7 +260,6 @@ public sealed partial class VersionManagerService
             Publish(Find(blob), version, noop);
         }
 
-        Interlocked.Increment(ref _versionsSettled);
         Log.VersionSettled(_logger, blob, version, noop ? "as a no-op" : "as written", found.Count, pages.PageCount);
     }
 

@@ -57,7 +57,7 @@ public sealed class KillTests(FaultSuite suite)
 
         if (mixed.ContractViolations.Count > 0)
         {
-            // Not a loss (the oracle counts these writes as failed), but a bug: see KnownBugTests.
+            // Not a loss (the oracle counts these writes as failed), but a bug: see RegressionTests.
             run.Say($"{mixed.ContractViolations.Count} failure(s) outside the client's contract (not BlobSeerException), e.g. {mixed.ContractViolations[0]}");
         }
 

@@ -18,8 +18,8 @@ public sealed class MultiHostTests(FaultSuite suite)
     /// <summary>
     /// Cuts alternate between s4 (a data provider alone: 2-6 s) and s1 (a metadata provider too:
     /// 1-2.5 s, short enough that a new connection's SYN retries, 1 s and 3 s after the first, get
-    /// through inside the client's 5 s connect timeout: a writer that cannot store its tree nodes
-    /// leaves its version in flight for good, see KnownBugTests).
+    /// through inside the client's 5 s connect timeout; longer, a writer that cannot reach enough
+    /// metadata providers gives its version up and the blob waits for its 60 s lease).
     /// </summary>
     [Fact(Timeout = 240_000)]
     public Task Cutting_a_hosts_link_during_the_load_loses_no_acknowledged_version() =>

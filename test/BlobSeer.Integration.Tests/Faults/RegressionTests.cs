@@ -13,7 +13,7 @@ namespace BlobSeer.Integration.Tests.Faults;
 [Collection("Faults")]
 [Trait("Category", "Slow")]
 [Trait("Category", "Faults")]
-public sealed class KnownBugTests : IDisposable
+public sealed class RegressionTests : IDisposable
 {
     private readonly TempDirectory _directory = new("blobseer-faults-bug");
 

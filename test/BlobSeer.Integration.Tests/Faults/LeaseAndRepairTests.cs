@@ -12,7 +12,7 @@ namespace BlobSeer.Integration.Tests.Faults;
 [Collection("Faults")]
 [Trait("Category", "Slow")]
 [Trait("Category", "Faults")]
-public sealed class UpcomingFeatureTests(FaultSuite suite)
+public sealed class LeaseAndRepairTests(FaultSuite suite)
 {
     [Fact(Timeout = 120_000)]
     public async Task A_blob_keeps_publishing_after_the_lease_of_a_writer_killed_holding_a_version()
