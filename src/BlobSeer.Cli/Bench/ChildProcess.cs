@@ -150,6 +150,16 @@ internal sealed class ChildProcess : IAsyncDisposable
         throw new InvalidOperationException($"{_name} (pid {_process.Id}) exited with code {_process.ExitCode} before it was ready{StderrTail()}");
     }
 
+    /// <inheritdoc/>
+    public override string ToString() => _name;
+
+    /// <summary>Writes <paramref name="line"/> to the child's stdin.</summary>
+    public async Task SendLineAsync(string line, CancellationToken ct)
+    {
+        await _process.StandardInput.WriteLineAsync(line.AsMemory(), ct);
+        await _process.StandardInput.FlushAsync(ct);
+    }
+
     /// <summary>Waits for the exit and returns the exit code.</summary>
     public async Task<int> WaitForExitAsync(CancellationToken ct)
     {

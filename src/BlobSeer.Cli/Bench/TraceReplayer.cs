@@ -17,6 +17,12 @@ internal sealed record TraceReplayOptions
     public bool Paced { get; init; }
 
     /// <summary>
+    /// Paced replays: recorded times are multiplied by this (0.25: a machine four times as fast as
+    /// the one that recorded the trace computes between the operations). Default 1.
+    /// </summary>
+    public double PaceFactor { get; init; } = 1;
+
+    /// <summary>
     /// Bypass the page cache (O_DIRECT) for operations aligned to 512 bytes, so that every read
     /// reaches the file's server as recorded instead of being served, merged or read ahead by the
     /// kernel — as QEMU does with <c>cache=none</c>. Default true.
@@ -93,7 +99,7 @@ internal static class TraceReplayer
             var e = trace.Entries[i];
             if (options.Paced)
             {
-                var due = TimeSpan.FromMicroseconds(e.Microseconds);
+                var due = TimeSpan.FromMicroseconds(e.Microseconds * options.PaceFactor);
                 var early = due - clock.Elapsed;
                 if (early > TimeSpan.Zero)
                 {

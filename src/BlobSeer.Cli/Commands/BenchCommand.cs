@@ -16,10 +16,15 @@ internal static class BenchCommand
         command.Subcommands.Add(Io(cluster));
         command.Subcommands.Add(Mirror());
         command.Subcommands.Add(Replay());
+        command.Subcommands.Add(Bench.Deploy.DeployCommands.Multideploy());
+        command.Subcommands.Add(Bench.Deploy.DeployCommands.Multisnapshot());
         command.Subcommands.Add(Cleanup());
 
         // Hidden: the child process of the TCP baseline of 'bench io'.
         command.Subcommands.Add(TcpPeerCommand.Create());
+
+        // Hidden: the processes the deployment scenarios run inside the testbed's hosts.
+        command.Subcommands.Add(Bench.Deploy.DeployAgent.Create());
         return command;
     }
 

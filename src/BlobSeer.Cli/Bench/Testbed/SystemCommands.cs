@@ -90,16 +90,23 @@ internal static class SystemCommands
     /// <summary>Runs <c>tc ARGS</c>, throws with tc's message if it fails.</summary>
     public static Task<string> TcAsync(CancellationToken ct, params string[] arguments) => RunOkAsync(Tc, arguments, ct);
 
-    private static async Task<string> RunOkAsync(string fileName, string[] arguments, CancellationToken ct)
+    private static Task<string> RunOkAsync(string fileName, string[] arguments, CancellationToken ct) =>
+        RunCheckedAsync(fileName, arguments, TimeSpan.FromSeconds(30), ct);
+
+    /// <summary>Runs a command and returns its output; throws with its message if it fails or takes longer than <paramref name="timeout"/>.</summary>
+    public static async Task<string> RunCheckedAsync(string fileName, IReadOnlyList<string> arguments, TimeSpan timeout, CancellationToken ct)
     {
-        var result = await RunAsync(fileName, arguments, TimeSpan.FromSeconds(30), ct);
+        var result = await RunAsync(fileName, arguments, timeout, ct);
         if (result.ExitCode != 0)
         {
-            throw new CliException($"testbed: '{Describe(fileName, arguments)}' failed ({result.ExitCode}): {result.Error.Trim()}");
+            throw new CliException($"'{Describe(fileName, arguments)}' failed ({result.ExitCode}): {result.Error.Trim()}");
         }
 
         return result.Output;
     }
+
+    /// <summary>The full path of <paramref name="name"/> on the PATH or in the system directories, or null.</summary>
+    public static string? Which(string name) => Find(name);
 
     /// <summary>
     /// The synchronous form for the process-exit handler, where nothing may be awaited: runs and

@@ -1,0 +1,279 @@
+using System.Globalization;
+using BlobSeer.Cli.Bench.Testbed;
+using BlobSeer.Cli.Commands;
+
+namespace BlobSeer.Cli.Bench.Deploy;
+
+/// <summary>Options of <c>blobseer bench multideploy</c> and <c>multisnapshot</c>.</summary>
+internal sealed record DeployBenchmarkOptions
+{
+    /// <summary>Instance counts to measure, ascending.</summary>
+    public IReadOnlyList<int> Steps { get; init; } = [1, 2, 4, 8];
+
+    public int StorageHosts { get; init; } = 4;
+
+    public long RateBitsPerSecond { get; init; } = 1_000_000_000;
+
+    /// <summary>Replay pace: 0 back to back (storage alone), 1 the recorded boot's own pace.</summary>
+    public double Pace { get; init; } = 1;
+
+    public string Image { get; init; } = "debian";
+
+    public string? Trace { get; init; }
+
+    public int ChunkSize { get; init; } = 256 << 10;
+
+    /// <summary>Which variants run (multideploy): lazy, prefetch, qcow2, copy, chain.</summary>
+    public IReadOnlyList<string> Variants { get; init; } = DeployBenchmark.AllVariants;
+
+    /// <summary>Multisnapshot: bytes each instance writes before the snapshot.</summary>
+    public long DiffBytes { get; init; } = 15_000_000;
+
+    public bool Json { get; init; }
+
+    public string? ResultsDirectory { get; init; }
+
+    public string? WorkDirectory { get; init; }
+
+    public int MaxNodes => Steps.Max();
+}
+
+/// <summary>
+/// The paper's two scenarios on a testbed of network namespaces (<see cref="DeployCloud"/>):
+/// <b>multideploy</b> — N instances boot from one image at once: BlobSeer's lazy mirror (with and
+/// without the recorded boot order prefetched) against prepropagation (the whole image copied to
+/// every host first, by a plain copy from the repository and by a pipelined chain) and qcow2
+/// overlays over one central NBD server; <b>multisnapshot</b> — the N booted instances write their
+/// diffs and snapshot at once: CLONE+COMMIT against copying each qcow2 overlay home.
+/// </summary>
+internal static partial class DeployBenchmark
+{
+    public const string Lazy = "lazy";
+    public const string Prefetch = "prefetch";
+    public const string Qcow2 = "qcow2";
+    public const string Copy = "copy";
+    public const string Chain = "chain";
+    public static readonly IReadOnlyList<string> AllVariants = [Lazy, Prefetch, Qcow2, Copy, Chain];
+    private const int RelayPort = 7400;
+
+    public static async Task<int> RunMultideployAsync(DeployBenchmarkOptions options, TextWriter output, CancellationToken ct) =>
+        await RunAsync(options, output, "multideploy", async (cloud, workload, report, t) =>
+        {
+            // Also the warm-up: the first boot after the import pays for cold caches and JIT on the servers.
+            await RecordBootOrderAsync(cloud, workload, t);
+            foreach (var n in options.Steps)
+            {
+                foreach (var variant in AllVariants.Where(options.Variants.Contains))
+                {
+                    report.Rows.Add(await DeployAsync(cloud, workload, options, variant, n, t));
+                }
+            }
+        }, ct);
+
+    public static async Task<int> RunMultisnapshotAsync(DeployBenchmarkOptions options, TextWriter output, CancellationToken ct) =>
+        await RunAsync(options, output, "multisnapshot", async (cloud, workload, report, t) =>
+        {
+            await RecordBootOrderAsync(cloud, workload, t);
+            foreach (var n in options.Steps)
+            {
+                report.Snapshots.Add(await SnapshotAsync(cloud, workload, options, Lazy, n, t));
+                report.Snapshots.Add(await SnapshotAsync(cloud, workload, options, Qcow2, n, t));
+            }
+        }, ct);
+
+    private static async Task<int> RunAsync(DeployBenchmarkOptions options, TextWriter output, string scenario,
+        Func<DeployCloud, DeployWorkload, DeployReport, CancellationToken, Task> body, CancellationToken ct)
+    {
+        var work = Path.Combine(options.WorkDirectory ?? "/var/tmp", $"blobseer-bench-{scenario}-{Environment.ProcessId}");
+        Directory.CreateDirectory(work);
+        var results = Reports.ResultFiles.Prepare(options.ResultsDirectory);
+        try
+        {
+            var workload = await DeployWorkload.ResolveAsync(options.Image, options.Trace, work, ct);
+            var report = new DeployReport(scenario, options, workload);
+            await using (var cloud = await DeployCloud.StartAsync(new CloudOptions
+            {
+                ComputeHosts = options.MaxNodes,
+                StorageHosts = options.StorageHosts,
+                RateBitsPerSecond = options.RateBitsPerSecond,
+                ImagePath = workload.ImagePath,
+                ChunkSize = options.ChunkSize,
+                WorkDirectory = work,
+            }, ct))
+            {
+                report.ImageDataBytes = cloud.ImageDataBytes;
+                report.ImportedBytes = cloud.ImportedBytes;
+                await body(cloud, workload, report, ct);
+            }
+
+            report.Finish();
+            report.WriteFiles(results);
+            if (options.Json)
+            {
+                report.WriteJson(output);
+            }
+            else
+            {
+                report.WriteTable(output);
+                output.WriteLine($"results: {Path.Combine(results, scenario)}.{{json,csv,svg}}");
+            }
+
+            return ExitCodes.Ok;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return ExitCodes.Interrupted;
+        }
+        finally
+        {
+            BenchCluster.DeleteDirectory(work);
+        }
+    }
+
+    /// <summary>
+    /// One instance boots once, unpaced, and stores its order of first touches as the image's boot
+    /// order (what the prefetching variant prefetches). Not measured: it is also every server's warm-up.
+    /// </summary>
+    private static async Task RecordBootOrderAsync(DeployCloud cloud, DeployWorkload workload, CancellationToken ct)
+    {
+        Progress.Line("recording the image's boot order (one instance, not measured)");
+        var dir = Path.Combine(cloud.Options.WorkDirectory, "record");
+        await using (var fleet = await InstanceFleet.StartAsync([cloud.Compute[0]], "mirror", (_, _) => MirrorArgs(cloud, workload, dir, "record", 0, prefetch: false, record: true, 0, 1), ct))
+        {
+            await fleet.StepAsync("boot", TimeSpan.FromMinutes(10), ct);
+        }
+
+        BenchCluster.DeleteDirectory(dir);
+    }
+
+    private static List<string> MirrorArgs(DeployCloud cloud, DeployWorkload workload, string dir, string instance, double pace, bool prefetch, bool record, long diffBytes, int seed)
+    {
+        List<string> args = ["mirror", "--to", cloud.ClusterEndpoint, "--image", DeployCloud.ImageName, "--dir", dir, "--instance", instance,
+            "--trace", workload.TracePath, "--pace", Inv(pace), "--diff-bytes", DeployCloud.I(diffBytes), "--seed", DeployCloud.I(seed)];
+        if (prefetch)
+        {
+            args.Add("--prefetch");
+        }
+
+        if (record)
+        {
+            args.Add("--record-boot-order");
+        }
+
+        return args;
+    }
+
+    private static IReadOnlyList<string> Qcow2Args(DeployCloud cloud, DeployWorkload workload, string dir, string instance, double pace, long diffBytes, int seed) =>
+        ["qcow2", "--backing", cloud.NbdUri, "--size", DeployCloud.I(cloud.ImageSize), "--dir", dir, "--store", cloud.FileServer, "--instance", instance,
+            "--trace", workload.TracePath, "--pace", Inv(pace), "--diff-bytes", DeployCloud.I(diffBytes), "--seed", DeployCloud.I(seed)];
+
+    private static Func<int, TestbedHost, IReadOnlyList<string>> ArgsFor(DeployCloud cloud, DeployWorkload workload, string variant, string runDir, int n, double pace, long diffBytes) =>
+        (i, host) =>
+        {
+            var dir = Path.Combine(runDir, host.Name);
+            var instance = string.Create(CultureInfo.InvariantCulture, $"{variant}n{n}{host.Name}");
+            var seed = 1000 + i;
+            return variant switch
+            {
+                Lazy => MirrorArgs(cloud, workload, dir, instance, pace, prefetch: false, record: false, diffBytes, seed),
+                Prefetch => MirrorArgs(cloud, workload, dir, instance, pace, prefetch: true, record: false, diffBytes, seed),
+                Qcow2 => Qcow2Args(cloud, workload, dir, instance, pace, diffBytes, seed),
+                Copy => ["copy", "--from", cloud.FileServer, "--out", Path.Combine(dir, "image.raw"), "--trace", workload.TracePath, "--pace", Inv(pace)],
+                _ => [
+                    "copy", "--from", i == 0 ? cloud.FileServer : $"{cloud.Compute[i - 1].Address}:{RelayPort}",
+                    "--out", Path.Combine(dir, "image.raw"), "--trace", workload.TracePath, "--pace", Inv(pace),
+                    .. i < n - 1 ? (string[])["--relay-listen", $"{host.Address}:{RelayPort}"] : [],
+                ],
+            };
+        };
+
+    private static async Task<DeployRow> DeployAsync(DeployCloud cloud, DeployWorkload workload, DeployBenchmarkOptions options, string variant, int n, CancellationToken ct)
+    {
+        var runDir = Path.Combine(cloud.Options.WorkDirectory, $"run-{variant}-{n}");
+        Progress.Line($"multideploy N={n} {Describe(variant)}");
+        try
+        {
+            await using var fleet = await InstanceFleet.StartAsync([.. cloud.Compute.Take(n)], variant, ArgsFor(cloud, workload, variant, runDir, n, options.Pace, 0), ct);
+            var before = await cloud.CountersAsync(ct);
+            var (go, results) = await fleet.StepAsync("boot", TimeSpan.FromMinutes(30), ct);
+            var after = await cloud.CountersAsync(ct);
+            var stored = await DeployCloud.AllocatedBytesAsync(runDir, ct);
+            var row = new DeployRow
+            {
+                Variant = variant,
+                Nodes = n,
+                TimeSeconds = (results.Max(r => r.EndUs) - go) / 1e6,
+                MeanSeconds = results.Average(r => r.EndUs - go) / 1e6,
+                CopySeconds = results.All(r => r.CopiedUs is not null) ? (results.Max(r => r.CopiedUs!.Value) - go) / 1e6 : null,
+                NetworkBytes = (after - before).TxBytes,
+                StoredBytes = stored,
+                FetchedBytes = results.All(r => r.FetchedBytes is not null) ? results.Sum(r => r.FetchedBytes!.Value + (r.PrefetchedBytes ?? 0)) : results.Sum(r => r.Bytes ?? 0),
+                MaxLagSeconds = results.Max(r => r.MaxLagMs ?? 0) / 1e3,
+            };
+            Progress.Line(string.Create(CultureInfo.InvariantCulture,
+                $"  all {n} booted in {row.TimeSeconds:0.00} s (mean {row.MeanSeconds:0.00} s), {Sizes.Format(row.NetworkBytes)} over the network, {Sizes.Format(row.StoredBytes)} stored on the compute hosts"));
+            return row;
+        }
+        finally
+        {
+            BenchCluster.DeleteDirectory(runDir);
+        }
+    }
+
+    private static async Task<SnapshotRow> SnapshotAsync(DeployCloud cloud, DeployWorkload workload, DeployBenchmarkOptions options, string variant, int n, CancellationToken ct)
+    {
+        var runDir = Path.Combine(cloud.Options.WorkDirectory, $"snap-{variant}-{n}");
+        var system = variant == Qcow2 ? "qcow2 overlays copied home" : "BlobSeer CLONE+COMMIT";
+        Progress.Line($"multisnapshot N={n} {system}: boot, write {Sizes.Format(options.DiffBytes)} each, snapshot all at once");
+        var storeDir = variant == Qcow2 ? cloud.RepositoryStore : cloud.ClusterDirectory;
+        try
+        {
+            await using var fleet = await InstanceFleet.StartAsync([.. cloud.Compute.Take(n)], variant, ArgsFor(cloud, workload, variant, runDir, n, 0, options.DiffBytes), ct);
+            await fleet.StepAsync("boot", TimeSpan.FromMinutes(30), ct);
+            var (_, diffs) = await fleet.StepAsync("diffs", TimeSpan.FromMinutes(30), ct);
+            var storedBefore = await DeployCloud.AllocatedBytesAsync(storeDir, ct);
+            var before = await cloud.CountersAsync(ct);
+            var (go, results) = await fleet.StepAsync("snapshot", TimeSpan.FromMinutes(30), ct);
+            var after = await cloud.CountersAsync(ct);
+            var storedAfter = await DeployCloud.AllocatedBytesAsync(storeDir, ct);
+            var perInstance = results.Select(r => (r.EndUs - r.StartUs) / 1e6).ToList();
+            var row = new SnapshotRow
+            {
+                System = variant == Qcow2 ? "qcow2" : "blobseer",
+                Nodes = n,
+                TotalSeconds = (results.Max(r => r.EndUs) - go) / 1e6,
+                MeanSeconds = perInstance.Average(),
+                MaxSeconds = perInstance.Max(),
+                DiffBytes = diffs.Sum(r => r.Bytes ?? 0) + (n * workload.Trace.DistinctWrittenBytes),
+                CommittedBytes = results.Sum(r => r.CommittedBytes ?? 0),
+                StoredBytes = storedAfter - storedBefore,
+                NetworkBytes = (after - before).TxBytes,
+            };
+            Progress.Line(string.Create(CultureInfo.InvariantCulture,
+                $"  {n} snapshots in {row.TotalSeconds:0.00} s (mean {row.MeanSeconds:0.00} s per instance); {Sizes.Format(row.StoredBytes)} stored for {Sizes.Format(row.DiffBytes)} of diffs"));
+            return row;
+        }
+        finally
+        {
+            BenchCluster.DeleteDirectory(runDir);
+            if (variant == Qcow2)
+            {
+                foreach (var file in Directory.EnumerateFiles(cloud.RepositoryStore))
+                {
+                    File.Delete(file);
+                }
+            }
+        }
+    }
+
+    internal static string Describe(string variant) => variant switch
+    {
+        Lazy => "BlobSeer lazy mirror, no prefetch",
+        Prefetch => "BlobSeer lazy mirror, boot order prefetched",
+        Qcow2 => "qcow2 overlays over one NBD server",
+        Copy => "prepropagation: plain copy from the repository",
+        _ => "prepropagation: pipelined chain",
+    };
+
+    private static string Inv(double d) => d.ToString(CultureInfo.InvariantCulture);
+}
