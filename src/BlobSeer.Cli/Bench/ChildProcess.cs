@@ -62,7 +62,7 @@ internal sealed class ChildProcess : IAsyncDisposable
         return Start(name, fileName, [.. prefix, .. arguments]);
     }
 
-    /// <summary>Starts <paramref name="fileName"/> with <paramref name="arguments"/> (any program, e.g. through <c>ip netns exec</c>).</summary>
+    /// <summary>Starts <paramref name="fileName"/> with <paramref name="arguments"/> (any program, e.g. through <c>nsenter --net</c>).</summary>
     /// <param name="name">What the child is, for messages.</param>
     /// <param name="fileName">The program.</param>
     /// <param name="arguments">Its command line.</param>

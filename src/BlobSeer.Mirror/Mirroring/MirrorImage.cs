@@ -51,6 +51,7 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
     private volatile HoleMap? _holes;
     private BootOrder? _bootOrder;
     private Task _prefetcher = Task.CompletedTask;
+    private Task _metadataPreload = Task.CompletedTask;
     private long _fetchedBytes;
     private long _prefetchedBytes;
     private int _demandFetches;
@@ -151,6 +152,7 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
             var mirror = new MirrorImage(client, directory, name, options, logger, lockFile, manifest, baseBlob, data, chunks, trace);
             var status = mirror.GetStatus();
             Log.InstanceOpened(logger, name, status.Image, status.Base, status.PresentChunks, status.DirtyChunks, status.Chunks);
+            mirror.StartMetadataPreload();
             await mirror.StartBootOrderAsync(cancellationToken).ConfigureAwait(false);
             return mirror;
         }
@@ -289,6 +291,27 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
         return extents;
     }
 
+    // Walking the tree for the hole map fetches every node of it into the client's node cache.
+    private void StartMetadataPreload()
+    {
+        if (!_options.PreloadMetadata)
+        {
+            return;
+        }
+
+        _metadataPreload = Task.Run(async () =>
+        {
+            try
+            {
+                await BaseHolesAsync(_lifetime.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is BlobSeerException or OperationCanceledException or IOException)
+            {
+                // Only a head start: every read looks its nodes up anyway.
+            }
+        }, CancellationToken.None);
+    }
+
     private async Task<bool[]> BaseHolesAsync(CancellationToken ct)
     {
         var b = _base;
@@ -323,6 +346,7 @@ public sealed partial class MirrorImage : IBlockDevice, IAsyncDisposable
         try
         {
             await _prefetcher.ConfigureAwait(false);
+            await _metadataPreload.ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

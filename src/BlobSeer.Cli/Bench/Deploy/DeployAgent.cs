@@ -73,9 +73,11 @@ internal static class DeployAgent
         public readonly Option<double> Pace = new("--pace") { DefaultValueFactory = _ => 0 };
         public readonly Option<long> DiffBytes = new("--diff-bytes") { DefaultValueFactory = _ => 15L << 20 };
         public readonly Option<int> Seed = new("--seed") { DefaultValueFactory = _ => 1 };
+        public readonly Option<string?> VerifyAgainst = new("--verify-against") { Description = "After the boot, compare sampled reads with this copy of the image" };
 
         public void AddTo(Command c)
         {
+            c.Options.Add(VerifyAgainst);
             c.Options.Add(Trace);
             c.Options.Add(Pace);
             c.Options.Add(DiffBytes);
@@ -122,7 +124,8 @@ internal static class DeployAgent
         var instance = new Option<string>("--instance") { Required = true };
         var prefetch = new Option<bool>("--prefetch");
         var record = new Option<bool>("--record-boot-order");
-        var command = new Command("mirror") { cluster, image, dir, instance, prefetch, record };
+        var warmup = new Option<string?>("--warm-up") { Description = "An image to read and write through the mount before 'ready' (a mirror daemon serving VMs is a warm process)" };
+        var command = new Command("mirror") { cluster, image, dir, instance, prefetch, record, warmup };
         w.AddTo(command);
         command.SetAction(async (p, ct) =>
         {
@@ -134,36 +137,75 @@ internal static class DeployAgent
             using var client = await BlobSeerClient.ConnectAsync(p.GetValue(cluster)!, null, ct);
             var options = new MirrorImageOptions { Prefetch = p.GetValue(prefetch), RecordBootOrder = p.GetValue(record) };
             await using var host = new MirrorHost(client, Path.Combine(work, "cache"), options);
-            var mirror = await host.AddAsync(name, p.GetValue(image)!, null, ct);
-            await using var mount = host.Mount(mountPoint, new FuseMountOptions());
-            var file = Path.Combine(mountPoint, name + ".raw");
-            return await StepsAsync(async (step, t) =>
+            if (p.GetValue(warmup) is { } warmImage)
             {
-                switch (step)
+                await host.AddAsync("warmup", warmImage, null, ct);
+            }
+
+            // The mirror daemon runs (and is warm) before the VM starts; attaching the image — opening
+            // the instance and mounting it — is part of the boot.
+            if (p.GetValue(warmup) is not null)
+            {
+                var warmMount = Path.Combine(work, "warm");
+                Directory.CreateDirectory(warmMount);
+                await using var warm = host.Mount(warmMount, new FuseMountOptions());
+                WarmUp(Path.Combine(warmMount, "warmup.raw"));
+            }
+
+            var file = Path.Combine(mountPoint, name + ".raw");
+            IReadOnlyList<long> blocks = [];
+            MirrorImage? mirror = null;
+            FuseMount? mount = null;
+            try
+            {
+                return await StepsAsync(async (step, t) =>
                 {
-                    case "boot":
-                        var start = NowUs();
-                        var replay = await ReplayAsync(trace, file, p.GetValue(w.Pace), t);
-                        var status = mirror.GetStatus();
-                        return new AgentResult
-                        {
-                            Step = step, StartUs = start, EndUs = NowUs(), FetchedBytes = status.FetchedBytes, PrefetchedBytes = status.PrefetchedBytes,
-                            MaxLagMs = replay.MaxLag.TotalMilliseconds, Detail = Describe(replay),
-                        };
-                    case "diffs":
-                        return WriteDiffs(file, p.GetValue(w.DiffBytes), p.GetValue(w.Seed));
-                    case "snapshot":
-                        var begin = NowUs();
-                        var result = await mirror.SnapshotAsync(name + "-snap", t);
-                        return new AgentResult { Step = step, StartUs = begin, EndUs = NowUs(), CommittedBytes = result.CommittedBytes, Detail = result.ToString() };
-                    case "wait-prefetch":
-                        var from = NowUs();
-                        await mirror.WaitForPrefetchAsync();
-                        return new AgentResult { Step = step, StartUs = from, EndUs = NowUs(), PrefetchedBytes = mirror.GetStatus().PrefetchedBytes };
-                    default:
-                        throw CliException.Usage($"unknown step '{step}'");
+                    switch (step)
+                    {
+                        case "boot":
+                            var start = NowUs();
+                            mirror = await host.AddAsync(name, p.GetValue(image)!, null, t);
+                            mount = host.Mount(mountPoint, new FuseMountOptions());
+                            var replay = await ReplayAsync(trace, file, p.GetValue(w.Pace), t);
+                            var end = NowUs();
+                            Verify(trace, file, p.GetValue(w.VerifyAgainst));
+                            var status = mirror.GetStatus();
+                            return new AgentResult
+                            {
+                                Step = step,
+                                StartUs = start,
+                                EndUs = end,
+                                FetchedBytes = status.FetchedBytes,
+                                PrefetchedBytes = status.PrefetchedBytes,
+                                MaxLagMs = replay.MaxLag.TotalMilliseconds,
+                                Detail = Describe(replay),
+                            };
+                        case "diffs":
+                            var (diffs, written) = WriteDiffs(file, p.GetValue(w.DiffBytes), p.GetValue(w.Seed));
+                            blocks = written;
+                            return diffs;
+                        case "snapshot":
+                            var begin = NowUs();
+                            var result = await (mirror ?? throw CliException.Usage("boot first")).SnapshotAsync(name + "-snap", t);
+                            var done = NowUs();
+                            await VerifySnapshotAsync(client, result, file, blocks, t);
+                            return new AgentResult { Step = step, StartUs = begin, EndUs = done, CommittedBytes = result.CommittedBytes, Detail = result.ToString() };
+                        case "wait-prefetch":
+                            var from = NowUs();
+                            await (mirror ?? throw CliException.Usage("boot first")).WaitForPrefetchAsync();
+                            return new AgentResult { Step = step, StartUs = from, EndUs = NowUs(), PrefetchedBytes = mirror.GetStatus().PrefetchedBytes };
+                        default:
+                            throw CliException.Usage($"unknown step '{step}'");
+                    }
+                }, ct);
+            }
+            finally
+            {
+                if (mount is not null)
+                {
+                    await mount.DisposeAsync();
                 }
-            }, ct);
+            }
         });
         return command;
     }
@@ -187,36 +229,20 @@ internal static class DeployAgent
             var imageSize = p.GetValue(size);
             var trace = AccessTrace.Load(p.GetValue(w.Trace)!);
 
-            // -u: do not open the backing file now (the boot opens it, through qemu-storage-daemon).
-            await Testbed.SystemCommands.RunCheckedAsync("qemu-img", ["create", "-q", "-f", "qcow2", "-u", "-b", p.GetValue(backing)!, "-F", "raw", overlay,
-                imageSize.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(30), ct);
-            await File.WriteAllBytesAsync(export, [], ct);
-            await using var daemon = ChildProcess.Start("qemu-storage-daemon", "qemu-storage-daemon",
-            [
-                "--blockdev", $"driver=qcow2,node-name=disk,file.driver=file,file.filename={overlay},file.aio=threads",
-                "--export", $"type=fuse,id=exp,node-name=disk,mountpoint={export},writable=on",
-            ]);
-            var watch = Stopwatch.StartNew();
-            while (new FileInfo(export).Length != imageSize)
-            {
-                if (daemon.HasExited || watch.Elapsed > TimeSpan.FromSeconds(30))
-                {
-                    throw new CliException(ExitCodes.Error, $"qemu-storage-daemon did not export {overlay} over FUSE{daemon.StderrTail()}");
-                }
-
-                await Task.Delay(20, ct);
-            }
-
+            ChildProcess? daemon = null;
             var code = await StepsAsync(async (step, t) =>
             {
                 switch (step)
                 {
                     case "boot":
                         var start = NowUs();
+                        daemon = await AttachQcow2Async(p.GetValue(backing)!, overlay, export, imageSize, t);
                         var replay = await ReplayAsync(trace, export, p.GetValue(w.Pace), t);
-                        return new AgentResult { Step = step, StartUs = start, EndUs = NowUs(), MaxLagMs = replay.MaxLag.TotalMilliseconds, Detail = Describe(replay) };
+                        var end = NowUs();
+                        Verify(trace, export, p.GetValue(w.VerifyAgainst));
+                        return new AgentResult { Step = step, StartUs = start, EndUs = end, MaxLagMs = replay.MaxLag.TotalMilliseconds, Detail = Describe(replay) };
                     case "diffs":
-                        return WriteDiffs(export, p.GetValue(w.DiffBytes), p.GetValue(w.Seed));
+                        return WriteDiffs(export, p.GetValue(w.DiffBytes), p.GetValue(w.Seed)).Result;
                     case "snapshot":
                         // The instance's state is in the overlay once the export is flushed; copy it home.
                         var begin = NowUs();
@@ -231,10 +257,46 @@ internal static class DeployAgent
                         throw CliException.Usage($"unknown step '{step}'");
                 }
             }, ct);
-            await daemon.StopAsync(TimeSpan.FromSeconds(10));
+            if (daemon is not null)
+            {
+                await daemon.StopAsync(TimeSpan.FromSeconds(10));
+                await daemon.DisposeAsync();
+            }
+
             return code;
         });
         return command;
+    }
+
+    /// <summary>
+    /// What a qcow2 host does when a VM starts: a fresh overlay backed by the image on the central
+    /// NBD server, opened by <c>qemu-storage-daemon</c> and exported as a raw file over FUSE.
+    /// </summary>
+    private static async Task<ChildProcess> AttachQcow2Async(string backing, string overlay, string export, long size, CancellationToken ct)
+    {
+        // -u: the size is given, so qemu-img need not open the backing file.
+        await Testbed.SystemCommands.RunCheckedAsync("qemu-img", ["create", "-q", "-f", "qcow2", "-u", "-b", backing, "-F", "raw", overlay,
+            size.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(30), ct);
+        await File.WriteAllBytesAsync(export, [], ct);
+        var daemon = ChildProcess.Start("qemu-storage-daemon", "qemu-storage-daemon",
+        [
+            "--blockdev", $"driver=qcow2,node-name=disk,file.driver=file,file.filename={overlay},file.aio=threads",
+            "--export", $"type=fuse,id=exp,node-name=disk,mountpoint={export},writable=on",
+        ]);
+        var watch = Stopwatch.StartNew();
+        while (new FileInfo(export).Length != size)
+        {
+            if (daemon.HasExited || watch.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                var tail = daemon.StderrTail();
+                await daemon.DisposeAsync();
+                throw new CliException(ExitCodes.Error, $"qemu-storage-daemon did not export {overlay} over FUSE{tail}");
+            }
+
+            await Task.Delay(5, ct);
+        }
+
+        return daemon;
     }
 
     private static Command Copy()
@@ -284,10 +346,17 @@ internal static class DeployAgent
 
                     var copied = NowUs();
                     var replay = await ReplayAsync(trace, path, p.GetValue(w.Pace), t);
+                    var end = NowUs();
+                    Verify(trace, path, p.GetValue(w.VerifyAgainst));
                     return new AgentResult
                     {
-                        Step = step, StartUs = start, CopiedUs = copied, EndUs = NowUs(), Bytes = received.Bytes,
-                        MaxLagMs = replay.MaxLag.TotalMilliseconds, Detail = Describe(replay),
+                        Step = step,
+                        StartUs = start,
+                        CopiedUs = copied,
+                        EndUs = end,
+                        Bytes = received.Bytes,
+                        MaxLagMs = replay.MaxLag.TotalMilliseconds,
+                        Detail = Describe(replay),
                     };
                 }, ct);
             }
@@ -309,7 +378,7 @@ internal static class DeployAgent
     /// The instance's own data: <paramref name="bytes"/> in distinct <see cref="DiffBlock"/>-aligned
     /// blocks at places chosen by <paramref name="seed"/>, random content, then fsync.
     /// </summary>
-    internal static AgentResult WriteDiffs(string file, long bytes, int seed)
+    internal static (AgentResult Result, IReadOnlyList<long> Blocks) WriteDiffs(string file, long bytes, int seed)
     {
         var start = NowUs();
         var random = new Random(seed);
@@ -331,7 +400,75 @@ internal static class DeployAgent
         }
 
         stream.Flush(flushToDisk: true);
-        return new AgentResult { Step = "diffs", StartUs = start, EndUs = NowUs(), Bytes = (long)count * DiffBlock };
+        return (new AgentResult { Step = "diffs", StartUs = start, EndUs = NowUs(), Bytes = (long)count * DiffBlock }, [.. chosen.Order()]);
+    }
+
+    /// <summary>
+    /// Runs every path a boot takes through this process once — FUSE reads and writes with
+    /// O_DIRECT, chunk fetches, metadata lookups, flushes — on another image, so that the boot is
+    /// not also the JIT compiler's first pass over them.
+    /// </summary>
+    private static void WarmUp(string file)
+    {
+        var recording = new AccessTraceRecording("warmup", "warmup", new FileInfo(file).Length, 0,
+        [
+            .. Enumerable.Range(0, 16).Select(i => new AccessTraceEntry(0, AccessKind.Read, i * 65536L, i % 2 == 0 ? 4096 : 65536)),
+            new AccessTraceEntry(0, AccessKind.Write, 1 << 20, 4096),
+            new AccessTraceEntry(0, AccessKind.Flush, 0, 0),
+            new AccessTraceEntry(0, AccessKind.Read, 1 << 20, 8192),
+        ]);
+        TraceReplayer.ReplayFileAsync(recording, file, new TraceReplayOptions(), CancellationToken.None).GetAwaiter().GetResult();
+    }
+
+    /// <summary>
+    /// A benchmark that read wrong data must not report a time: after the boot, 64 of the trace's
+    /// reads that no write of the trace overlaps are read again from the instance and compared with
+    /// the image itself.
+    /// </summary>
+    internal static void Verify(AccessTraceRecording trace, string file, string? image)
+    {
+        if (image is null)
+        {
+            return;
+        }
+
+        var writes = trace.Entries.Where(e => e.Kind is AccessKind.Write or AccessKind.WriteZeroes).ToList();
+        var reads = trace.Entries.Where(e => e.Kind == AccessKind.Read && e.Length is > 0 and <= 1 << 20
+            && !writes.Any(w => w.Offset < e.Offset + e.Length && e.Offset < w.Offset + w.Length)).ToList();
+        using var actual = File.OpenHandle(file);
+        using var expected = File.OpenHandle(image);
+        var a = new byte[1 << 20];
+        var b = new byte[1 << 20];
+        var step = Math.Max(1, reads.Count / 64);
+        for (var i = 0; i < reads.Count; i += step)
+        {
+            var e = reads[i];
+            var n = (int)e.Length;
+            RandomAccess.Read(actual, a.AsSpan(0, n), e.Offset);
+            RandomAccess.Read(expected, b.AsSpan(0, n), e.Offset);
+            if (!a.AsSpan(0, n).SequenceEqual(b.AsSpan(0, n)))
+            {
+                throw new CliException(string.Create(CultureInfo.InvariantCulture, $"{file} differs from {image} in the {n} bytes at {e.Offset}"));
+            }
+        }
+    }
+
+    /// <summary>The snapshot's version in the cluster holds what the instance wrote: its diff blocks, read back and compared.</summary>
+    private static async Task VerifySnapshotAsync(BlobSeerClient client, SnapshotResult snapshot, string file, IReadOnlyList<long> blocks, CancellationToken ct)
+    {
+        var blob = await client.OpenBlobAsync(snapshot.BlobId, ct);
+        using var local = File.OpenHandle(file);
+        var stored = new byte[DiffBlock];
+        var written = new byte[DiffBlock];
+        foreach (var block in blocks.Take(8).Concat(blocks.TakeLast(8)).Distinct())
+        {
+            await blob.ReadAsync(snapshot.Version, block * DiffBlock, stored, ct);
+            RandomAccess.Read(local, written, block * DiffBlock);
+            if (!stored.AsSpan().SequenceEqual(written))
+            {
+                throw new CliException($"snapshot {snapshot} does not hold what the instance wrote at {block * DiffBlock}");
+            }
+        }
     }
 
     private static async Task<int> StepsAsync(Func<string, CancellationToken, Task<AgentResult>> step, CancellationToken ct)

@@ -126,7 +126,7 @@ internal static partial class DeployBenchmark
         }
         finally
         {
-            BenchCluster.DeleteDirectory(work);
+            RemoveRunDirectory(work);
         }
     }
 
@@ -143,13 +143,13 @@ internal static partial class DeployBenchmark
             await fleet.StepAsync("boot", TimeSpan.FromMinutes(10), ct);
         }
 
-        BenchCluster.DeleteDirectory(dir);
+        RemoveRunDirectory(dir);
     }
 
     private static List<string> MirrorArgs(DeployCloud cloud, DeployWorkload workload, string dir, string instance, double pace, bool prefetch, bool record, long diffBytes, int seed)
     {
         List<string> args = ["mirror", "--to", cloud.ClusterEndpoint, "--image", DeployCloud.ImageName, "--dir", dir, "--instance", instance,
-            "--trace", workload.TracePath, "--pace", Inv(pace), "--diff-bytes", DeployCloud.I(diffBytes), "--seed", DeployCloud.I(seed)];
+            "--trace", workload.TracePath, "--pace", Inv(pace), "--diff-bytes", DeployCloud.I(diffBytes), "--seed", DeployCloud.I(seed), "--verify-against", cloud.Options.ImagePath, "--warm-up", DeployCloud.WarmUpImageName];
         if (prefetch)
         {
             args.Add("--prefetch");
@@ -165,7 +165,8 @@ internal static partial class DeployBenchmark
 
     private static IReadOnlyList<string> Qcow2Args(DeployCloud cloud, DeployWorkload workload, string dir, string instance, double pace, long diffBytes, int seed) =>
         ["qcow2", "--backing", cloud.NbdUri, "--size", DeployCloud.I(cloud.ImageSize), "--dir", dir, "--store", cloud.FileServer, "--instance", instance,
-            "--trace", workload.TracePath, "--pace", Inv(pace), "--diff-bytes", DeployCloud.I(diffBytes), "--seed", DeployCloud.I(seed)];
+            "--trace", workload.TracePath, "--pace", Inv(pace), "--diff-bytes", DeployCloud.I(diffBytes), "--seed", DeployCloud.I(seed),
+            "--verify-against", cloud.Options.ImagePath];
 
     private static Func<int, TestbedHost, IReadOnlyList<string>> ArgsFor(DeployCloud cloud, DeployWorkload workload, string variant, string runDir, int n, double pace, long diffBytes) =>
         (i, host) =>
@@ -178,10 +179,12 @@ internal static partial class DeployBenchmark
                 Lazy => MirrorArgs(cloud, workload, dir, instance, pace, prefetch: false, record: false, diffBytes, seed),
                 Prefetch => MirrorArgs(cloud, workload, dir, instance, pace, prefetch: true, record: false, diffBytes, seed),
                 Qcow2 => Qcow2Args(cloud, workload, dir, instance, pace, diffBytes, seed),
-                Copy => ["copy", "--from", cloud.FileServer, "--out", Path.Combine(dir, "image.raw"), "--trace", workload.TracePath, "--pace", Inv(pace)],
+                Copy => ["copy", "--from", cloud.FileServer, "--out", Path.Combine(dir, "image.raw"), "--trace", workload.TracePath, "--pace", Inv(pace),
+                    "--verify-against", cloud.Options.ImagePath],
                 _ => [
                     "copy", "--from", i == 0 ? cloud.FileServer : $"{cloud.Compute[i - 1].Address}:{RelayPort}",
                     "--out", Path.Combine(dir, "image.raw"), "--trace", workload.TracePath, "--pace", Inv(pace),
+                    "--verify-against", cloud.Options.ImagePath,
                     .. i < n - 1 ? (string[])["--relay-listen", $"{host.Address}:{RelayPort}"] : [],
                 ],
             };
@@ -216,7 +219,7 @@ internal static partial class DeployBenchmark
         }
         finally
         {
-            BenchCluster.DeleteDirectory(runDir);
+            RemoveRunDirectory(runDir);
         }
     }
 
@@ -255,7 +258,7 @@ internal static partial class DeployBenchmark
         }
         finally
         {
-            BenchCluster.DeleteDirectory(runDir);
+            RemoveRunDirectory(runDir);
             if (variant == Qcow2)
             {
                 foreach (var file in Directory.EnumerateFiles(cloud.RepositoryStore))
@@ -264,6 +267,24 @@ internal static partial class DeployBenchmark
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Deletes a run's directory, first detaching any FUSE mount an agent that was killed left in
+    /// it (a mirror or a qemu-storage-daemon export): a dead mount cannot be deleted otherwise.
+    /// </summary>
+    internal static void RemoveRunDirectory(string directory)
+    {
+        var root = Path.GetFullPath(directory) + "/";
+        var mounts = File.ReadAllLines("/proc/self/mounts")
+            .Select(l => l.Split(' ')).Where(f => f.Length > 2).Select(f => f[1].Replace("\\040", " ", StringComparison.Ordinal))
+            .Where(m => m.StartsWith(root, StringComparison.Ordinal)).OrderByDescending(m => m.Length).ToList();
+        foreach (var mount in mounts)
+        {
+            SystemCommands.RunQuietly("umount", TimeSpan.FromSeconds(10), "-l", mount);
+        }
+
+        BenchCluster.DeleteDirectory(directory);
     }
 
     internal static string Describe(string variant) => variant switch

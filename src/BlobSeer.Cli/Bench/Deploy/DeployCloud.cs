@@ -37,6 +37,9 @@ internal sealed record CloudOptions
 internal sealed class DeployCloud : IAsyncDisposable
 {
     public const string ImageName = "bench-image";
+
+    /// <summary>A small image every mirror agent reads and writes before it is ready (its warm-up).</summary>
+    public const string WarmUpImageName = "bench-warmup";
     private const int VersionManagerPort = 7100;
     private const int ProviderManagerPort = 7101;
     private const int MetadataPort = 7102;
@@ -142,6 +145,11 @@ internal sealed class DeployCloud : IAsyncDisposable
         var import = await Phase.RunAsync("the image import", TimeSpan.FromMinutes(15), t => RunSelfAsync(Repository,
             ["--cluster", ClusterEndpoint, "image", "import", Options.ImagePath, "--name", ImageName, "--page-size", I(Options.ChunkSize), "--format", "raw"], t), ct);
         ImportedBytes = ParseStored(import);
+        var warmUp = Path.Combine(Options.WorkDirectory, "warmup.raw");
+        var bytes = new byte[4 << 20];
+        new Random(7).NextBytes(bytes);
+        await File.WriteAllBytesAsync(warmUp, bytes, ct);
+        await RunSelfAsync(Repository, ["--cluster", ClusterEndpoint, "image", "import", warmUp, "--name", WarmUpImageName, "--page-size", I(Options.ChunkSize), "--format", "raw"], ct);
 
         Directory.CreateDirectory(RepositoryStore);
         var server = Repository.StartSelf("file server", ["bench", "agent", "file-server", "--listen", FileServer, "--image", Options.ImagePath, "--store", RepositoryStore]);
@@ -234,7 +242,7 @@ internal sealed class DeployCloud : IAsyncDisposable
             return 0;
         }
 
-        var du = await SystemCommands.RunCheckedAsync("du", ["-s", "-B1", directory], TimeSpan.FromMinutes(2), ct);
+        var du = await SystemCommands.RunCheckedAsync("du", ["-s", "-x", "-B1", directory], TimeSpan.FromMinutes(2), ct);
         return long.Parse(du.Split('\t', 2)[0], CultureInfo.InvariantCulture);
     }
 

@@ -197,7 +197,8 @@ internal sealed class DeployReport(string scenario, DeployBenchmarkOptions optio
                 Rows.Select(r => (IReadOnlyList<object?>)[r.Variant, r.Nodes, r.TimeSeconds, r.MeanSeconds, r.CopySeconds, r.NetworkBytes, r.StoredBytes, r.FetchedBytes, r.MaxLagSeconds]));
             var series = DeployBenchmark.AllVariants.Where(v => Rows.Any(r => r.Variant == v))
                 .Select(v => new PlotSeries(DeployBenchmark.Describe(v).Replace("BlobSeer lazy mirror, ", "BlobSeer, ", StringComparison.Ordinal).Replace("prepropagation: ", "prepropagation, ", StringComparison.Ordinal),
-                    [.. Rows.Where(r => r.Variant == v).Select(r => new PlotPoint(r.Nodes, r.TimeSeconds))]) { Dashed = v is DeployBenchmark.Copy or DeployBenchmark.Chain or DeployBenchmark.Qcow2 })
+                    [.. Rows.Where(r => r.Variant == v).Select(r => new PlotPoint(r.Nodes, r.TimeSeconds))])
+                { Dashed = v is DeployBenchmark.Copy or DeployBenchmark.Chain or DeployBenchmark.Qcow2 })
                 .ToList();
             ResultFiles.WriteSvg(directory, Scenario, new PlotSpec($"multideploy: time until all N instances booted", "instances booting at once (N)", "seconds", series)
             {

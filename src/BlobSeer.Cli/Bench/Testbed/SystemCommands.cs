@@ -18,9 +18,13 @@ internal static class SystemCommands
     private static readonly string[] SystemDirectories = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
     private static readonly Lazy<string?> IpPath = new(() => Find("ip"));
     private static readonly Lazy<string?> TcPath = new(() => Find("tc"));
+    private static readonly Lazy<string?> NsenterPath = new(() => Find("nsenter"));
 
     /// <summary>The path of <c>ip</c>.</summary>
     public static string Ip => IpPath.Value ?? throw new CliException("the testbed needs 'ip' (apt-get install iproute2)");
+
+    /// <summary>The path of <c>nsenter</c> (util-linux).</summary>
+    public static string Nsenter => NsenterPath.Value ?? throw new CliException("the testbed needs 'nsenter' (apt-get install util-linux)");
 
     /// <summary>The path of <c>tc</c>.</summary>
     public static string Tc => TcPath.Value ?? throw new CliException("the testbed needs 'tc' (apt-get install iproute2)");

@@ -44,7 +44,7 @@ internal sealed class TestbedHost
     /// <summary>The host's name in the testbed (<c>storage0</c>, <c>compute12</c>…).</summary>
     public string Name { get; }
 
-    /// <summary>Its network namespace (<c>ip netns exec NAMESPACE …</c>).</summary>
+    /// <summary>Its network namespace (<c>/run/netns/NAMESPACE</c>).</summary>
     public string Namespace { get; }
 
     /// <summary>Its address on the testbed's network.</summary>
@@ -54,12 +54,17 @@ internal sealed class TestbedHost
     public int Index { get; }
 
     /// <summary>
-    /// Starts <paramref name="fileName"/> inside this host (<c>ip netns exec</c>, which execs it:
-    /// the child's pid is the program's). The testbed stops it when it is disposed.
+    /// Starts <paramref name="fileName"/> inside this host's network namespace (<c>nsenter --net</c>,
+    /// which execs it: the child's pid is the program's). The testbed stops it when it is disposed.
     /// </summary>
+    /// <remarks>
+    /// Not <c>ip netns exec</c>: that also gives the process a private copy of every mount of the
+    /// moment, in which another process's FUSE mount outlives its unmount (its daemon then waits for
+    /// the copy to go), and in which the FUSE mounts the process makes are invisible to the machine.
+    /// </remarks>
     public ChildProcess Start(string what, string fileName, IEnumerable<string> arguments)
     {
-        var child = ChildProcess.Start($"{what} on {Name}", SystemCommands.Ip, ["netns", "exec", Namespace, fileName, .. arguments]);
+        var child = ChildProcess.Start($"{what} on {Name}", SystemCommands.Nsenter, [$"--net=/run/netns/{Namespace}", "--", fileName, .. arguments]);
         _testbed.Track(child);
         return child;
     }
@@ -73,7 +78,7 @@ internal sealed class TestbedHost
 
     /// <summary>Runs a short command inside this host and returns what it printed.</summary>
     public Task<CommandResult> RunAsync(string fileName, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken ct) =>
-        SystemCommands.RunAsync(SystemCommands.Ip, ["netns", "exec", Namespace, fileName, .. arguments], timeout, ct);
+        SystemCommands.RunAsync(SystemCommands.Nsenter, [$"--net=/run/netns/{Namespace}", "--", fileName, .. arguments], timeout, ct);
 
     /// <summary>The counters of the host's link now (from <c>ip -s link</c> inside the namespace).</summary>
     public async Task<LinkCounters> ReadCountersAsync(CancellationToken ct)
