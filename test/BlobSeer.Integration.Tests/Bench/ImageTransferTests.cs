@@ -49,12 +49,13 @@ public sealed class ImageTransferTests : IDisposable
         var first = Path.Combine(_directory.Path, "host1.raw");
         var second = Path.Combine(_directory.Path, "host2.raw");
         var tail = ImageTransfer.GetAsync((IPEndPoint)relay.LocalEndpoint, second, null, Ct);
-        using (var downstream = await relay.AcceptSocketAsync(Ct))
+        using (var downstream = await ImageTransfer.AcceptDownstreamAsync(relay, Ct))
         await using (var stream = new NetworkStream(downstream))
         {
             var head = await ImageTransfer.GetAsync((IPEndPoint)server.LocalEndpoint, first, stream, Ct);
             head.Bytes.ShouldBe(4L << 20);
             head.Size.ShouldBe(64L << 20);
+            await ImageTransfer.CloseDownstreamAsync(downstream, Ct);
         }
 
         (await tail).Bytes.ShouldBe(4L << 20);

@@ -333,11 +333,10 @@ internal static class DeployAgent
                     if (listener is not null)
                     {
                         // A chain is built from its tail: take the downstream host first, then ask upstream.
-                        using var downstream = await listener.AcceptSocketAsync(t);
-                        downstream.NoDelay = true;
+                        using var downstream = await ImageTransfer.AcceptDownstreamAsync(listener, t);
                         await using var stream = new NetworkStream(downstream, ownsSocket: false);
                         received = await ImageTransfer.GetAsync(ImageTransfer.Endpoint(p.GetValue(from)!), path, stream, t);
-                        downstream.Shutdown(SocketShutdown.Send);
+                        await ImageTransfer.CloseDownstreamAsync(downstream, t);
                     }
                     else
                     {

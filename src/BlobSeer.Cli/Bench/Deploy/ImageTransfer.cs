@@ -127,6 +127,34 @@ internal static class ImageTransfer
         return new TransferResult(bytes, size);
     }
 
+    /// <summary>
+    /// Takes the next host of a chain: accepts its connection and its request (it asks as it would
+    /// ask the repository).
+    /// </summary>
+    public static async Task<Socket> AcceptDownstreamAsync(TcpListener listener, CancellationToken ct)
+    {
+        var socket = await listener.AcceptSocketAsync(ct);
+        socket.NoDelay = true;
+        var request = new byte[1];
+        if (await socket.ReceiveAsync(request, ct) != 1 || request[0] != (byte)'G')
+        {
+            socket.Dispose();
+            throw new IOException("the next host of the chain did not ask for the image");
+        }
+
+        return socket;
+    }
+
+    /// <summary>Ends a relay: no more data, then wait until the next host has read everything and closed.</summary>
+    public static async Task CloseDownstreamAsync(Socket downstream, CancellationToken ct)
+    {
+        downstream.Shutdown(SocketShutdown.Send);
+        var sink = new byte[64];
+        while (await downstream.ReceiveAsync(sink, ct) > 0)
+        {
+        }
+    }
+
     /// <summary>Uploads the whole of <paramref name="path"/> to <paramref name="server"/>, stored there as <paramref name="name"/>.</summary>
     public static async Task<TransferResult> PutAsync(IPEndPoint server, string path, string name, CancellationToken ct)
     {
