@@ -74,9 +74,11 @@ internal static class DeployAgent
         public readonly Option<long> DiffBytes = new("--diff-bytes") { DefaultValueFactory = _ => 15L << 20 };
         public readonly Option<int> Seed = new("--seed") { DefaultValueFactory = _ => 1 };
         public readonly Option<string?> VerifyAgainst = new("--verify-against") { Description = "After the boot, compare sampled reads with this copy of the image" };
+        public readonly Option<string?> VmDirectory = new("--vm-dir") { Description = "For the 'qemu' step: the directory of build-image.sh (vmlinuz, initrd.img, cmdline)" };
 
         public void AddTo(Command c)
         {
+            c.Options.Add(VmDirectory);
             c.Options.Add(VerifyAgainst);
             c.Options.Add(Trace);
             c.Options.Add(Pace);
@@ -162,6 +164,14 @@ internal static class DeployAgent
                 {
                     switch (step)
                     {
+                        case "qemu":
+                            var began = NowUs();
+                            mirror = await host.AddAsync(name, p.GetValue(image)!, null, t);
+                            mount = host.Mount(mountPoint, new FuseMountOptions());
+                            return await BootQemuAsync(step, began, file, p.GetValue(w.VmDirectory), t) with
+                            {
+                                FetchedBytes = mirror.GetStatus().FetchedBytes, PrefetchedBytes = mirror.GetStatus().PrefetchedBytes,
+                            };
                         case "boot":
                             var start = NowUs();
                             mirror = await host.AddAsync(name, p.GetValue(image)!, null, t);
@@ -234,6 +244,10 @@ internal static class DeployAgent
             {
                 switch (step)
                 {
+                    case "qemu":
+                        var began = NowUs();
+                        daemon = await AttachQcow2Async(p.GetValue(backing)!, overlay, export, imageSize, t);
+                        return await BootQemuAsync(step, began, export, p.GetValue(w.VmDirectory), t);
                     case "boot":
                         var start = NowUs();
                         daemon = await AttachQcow2Async(p.GetValue(backing)!, overlay, export, imageSize, t);
@@ -323,7 +337,7 @@ internal static class DeployAgent
             {
                 return await StepsAsync(async (step, t) =>
                 {
-                    if (step != "boot")
+                    if (step is not "boot" and not "qemu")
                     {
                         throw CliException.Usage($"unknown step '{step}'");
                     }
@@ -344,6 +358,11 @@ internal static class DeployAgent
                     }
 
                     var copied = NowUs();
+                    if (step == "qemu")
+                    {
+                        return await BootQemuAsync(step, start, path, p.GetValue(w.VmDirectory), t) with { CopiedUs = copied, Bytes = received.Bytes };
+                    }
+
                     var replay = await ReplayAsync(trace, path, p.GetValue(w.Pace), t);
                     var end = NowUs();
                     Verify(trace, path, p.GetValue(w.VerifyAgainst));
@@ -365,6 +384,38 @@ internal static class DeployAgent
             }
         });
         return command;
+    }
+
+    /// <summary>
+    /// The ground truth: a real VM (QEMU, TCG) booted from <paramref name="file"/> until its boot
+    /// marker, by <c>bench/vm/boot-vm.sh</c>. The result ends when the marker appeared.
+    /// </summary>
+    private static async Task<AgentResult> BootQemuAsync(string step, long start, string file, string? vmDirectory, CancellationToken ct)
+    {
+        var script = DeployWorkload.FindInRepository("bench/vm/boot-vm.sh")
+            ?? throw new CliException("the 'qemu' step needs bench/vm/boot-vm.sh (run from the repository)");
+        if (vmDirectory is null)
+        {
+            throw CliException.Usage("the 'qemu' step needs --vm-dir");
+        }
+
+        var launched = NowUs();
+        var result = await Testbed.SystemCommands.RunAsync("bash", [script, vmDirectory, "--drive", $"file={file},format=raw,if=virtio,cache=none,aio=threads", "--timeout", "900"],
+            TimeSpan.FromMinutes(16), ct);
+        var line = result.Output.Split('\n').FirstOrDefault(l => l.StartsWith("boot_seconds=", StringComparison.Ordinal));
+        if (result.ExitCode != 0 || line is null)
+        {
+            throw new CliException($"the VM did not boot from {file}: {result.Error.Trim()}");
+        }
+
+        var fields = line.Split(' ').Select(f => f.Split('=')).Where(f => f.Length == 2).ToDictionary(f => f[0], f => double.Parse(f[1], CultureInfo.InvariantCulture));
+        return new AgentResult
+        {
+            Step = step,
+            StartUs = start,
+            EndUs = launched + (long)(fields["boot_seconds"] * 1e6),
+            Detail = string.Create(CultureInfo.InvariantCulture, $"boot {fields["boot_seconds"]:0.0} s, guest uptime {fields.GetValueOrDefault("guest_uptime"):0.0} s"),
+        };
     }
 
     private static Task<TraceReplayResult> ReplayAsync(AccessTraceRecording trace, string file, double pace, CancellationToken ct) =>

@@ -27,7 +27,10 @@ internal sealed record DeployBenchmarkOptions
     public IReadOnlyList<string> Variants { get; init; } = DeployBenchmark.AllVariants;
 
     /// <summary>Multisnapshot: bytes each instance writes before the snapshot.</summary>
-    public long DiffBytes { get; init; } = 15_000_000;
+    public long DiffBytes { get; init; } = 15L << 20;
+
+    /// <summary>Multideploy with the Debian image: real VMs booted at once per system (0: none).</summary>
+    public int QemuBoots { get; init; }
 
     public bool Json { get; init; }
 
@@ -66,6 +69,15 @@ internal static partial class DeployBenchmark
                 foreach (var variant in AllVariants.Where(options.Variants.Contains))
                 {
                     report.Rows.Add(await DeployAsync(cloud, workload, options, variant, n, t));
+                }
+            }
+
+            // Ground truth: real VMs booted at once from each system (TCG: slow, so few).
+            if (options.QemuBoots > 0 && workload.ImageKind == "debian")
+            {
+                foreach (var variant in new[] { Prefetch, Qcow2, Chain }.Where(options.Variants.Contains))
+                {
+                    report.RealBoots.Add(await DeployAsync(cloud, workload, options, variant, Math.Min(options.QemuBoots, cloud.Compute.Count), t, "qemu"));
                 }
             }
         }, ct);
@@ -169,6 +181,9 @@ internal static partial class DeployBenchmark
             "--verify-against", cloud.Options.ImagePath];
 
     private static Func<int, TestbedHost, IReadOnlyList<string>> ArgsFor(DeployCloud cloud, DeployWorkload workload, string variant, string runDir, int n, double pace, long diffBytes) =>
+        (i, host) => [.. BaseArgsFor(cloud, workload, variant, runDir, n, pace, diffBytes)(i, host), "--vm-dir", Path.GetDirectoryName(workload.ImagePath)!];
+
+    private static Func<int, TestbedHost, IReadOnlyList<string>> BaseArgsFor(DeployCloud cloud, DeployWorkload workload, string variant, string runDir, int n, double pace, long diffBytes) =>
         (i, host) =>
         {
             var dir = Path.Combine(runDir, host.Name);
@@ -190,15 +205,16 @@ internal static partial class DeployBenchmark
             };
         };
 
-    private static async Task<DeployRow> DeployAsync(DeployCloud cloud, DeployWorkload workload, DeployBenchmarkOptions options, string variant, int n, CancellationToken ct)
+    private static async Task<DeployRow> DeployAsync(DeployCloud cloud, DeployWorkload workload, DeployBenchmarkOptions options, string variant, int n, CancellationToken ct,
+        string step = "boot")
     {
         var runDir = Path.Combine(cloud.Options.WorkDirectory, $"run-{variant}-{n}");
-        Progress.Line($"multideploy N={n} {Describe(variant)}");
+        Progress.Line(step == "qemu" ? $"real VMs: {n} QEMU boots at once, {Describe(variant)}" : $"multideploy N={n} {Describe(variant)}");
         try
         {
             await using var fleet = await InstanceFleet.StartAsync([.. cloud.Compute.Take(n)], variant, ArgsFor(cloud, workload, variant, runDir, n, options.Pace, 0), ct);
             var before = await cloud.CountersAsync(ct);
-            var (go, results) = await fleet.StepAsync("boot", TimeSpan.FromMinutes(30), ct);
+            var (go, results) = await fleet.StepAsync(step, TimeSpan.FromMinutes(30), ct);
             var after = await cloud.CountersAsync(ct);
             var stored = await DeployCloud.AllocatedBytesAsync(runDir, ct);
             var row = new DeployRow

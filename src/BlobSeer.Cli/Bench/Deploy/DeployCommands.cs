@@ -74,6 +74,11 @@ internal static class DeployCommands
             DefaultValueFactory = _ => [.. DeployBenchmark.AllVariants],
             CustomParser = ParseVariants,
         };
+        var qemu = new Option<int>("--qemu-boots")
+        {
+            Description = "With --image debian: also boot this many real VMs at once (QEMU, TCG) from BlobSeer, qcow2 and a chain copy, as ground truth",
+            DefaultValueFactory = _ => 2,
+        };
         var diff = Sizes.Option("--diff-size", "Bytes each instance writes before the snapshot (256 KiB blocks at random places)", 15L << 20);
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table" };
         var results = new Option<string?>("--results") { Description = $"Directory for the JSON, CSV and SVG files [default: ./{Reports.ResultFiles.DefaultDirectory}]", HelpName = "dir" };
@@ -82,6 +87,7 @@ internal static class DeployCommands
         if (scenario == "multideploy")
         {
             command.Options.Add(variants);
+            command.Options.Add(qemu);
         }
         else
         {
@@ -119,6 +125,7 @@ internal static class DeployCommands
                 ChunkSize = (int)p.GetValue(chunk),
                 Variants = p.GetValue(variants) ?? [.. DeployBenchmark.AllVariants],
                 DiffBytes = p.GetValue(diff),
+                QemuBoots = scenario == "multideploy" ? Math.Clamp(p.GetValue(qemu), 0, 8) : 0,
                 Json = p.GetValue(json),
                 ResultsDirectory = p.GetValue(results),
                 WorkDirectory = p.GetValue(work),

@@ -75,6 +75,9 @@ internal sealed class DeployReport(string scenario, DeployBenchmarkOptions optio
 
     public List<SnapshotRow> Snapshots { get; } = [];
 
+    /// <summary>Real QEMU boots at once (ground truth for the replays).</summary>
+    public List<DeployRow> RealBoots { get; } = [];
+
     public long ImageDataBytes { get; set; }
 
     public long ImportedBytes { get; set; }
@@ -135,6 +138,7 @@ internal sealed class DeployReport(string scenario, DeployBenchmarkOptions optio
             Qcow2SnapshotTimeGrowth = Snapshots.Count > 0 ? qcowGrowth : null,
             Qcow2StoredOverDiffs = lastQcow is not null && lastQcow.DiffBytes > 0 ? (double)lastQcow.StoredBytes / lastQcow.DiffBytes : null,
             Snapshots = Snapshots.Count > 0 ? Snapshots : null,
+            RealBoots = RealBoots.Count > 0 ? RealBoots : null,
         };
     }
 
@@ -163,6 +167,17 @@ internal sealed class DeployReport(string scenario, DeployBenchmarkOptions optio
             {
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"N={s.Nodes,-3} speedup vs prepropagation {F(s.SpeedupVsPrepropagation)}x, vs qcow2 {F(s.SpeedupVsQcow2)}x, traffic reduction vs prepropagation {P(s.TrafficReductionVsPrepropagation)}"));
+            }
+        }
+
+        if (RealBoots.Count > 0)
+        {
+            output.WriteLine();
+            output.WriteLine("real VMs (QEMU, TCG), booted at once: the ground truth for the replays");
+            foreach (var r in RealBoots)
+            {
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{DeployBenchmark.Describe(r.Variant),-48} {r.Nodes,4} {r.TimeSeconds,9:0.00} s {r.MeanSeconds,6:0.00} s {(r.CopySeconds is { } c ? c.ToString("0.00", CultureInfo.InvariantCulture) + " s" : "-"),8} {Sizes.Format(r.NetworkBytes),11} {Sizes.Format(r.StoredBytes),11}"));
             }
         }
 
@@ -299,6 +314,8 @@ internal sealed record DeployJson
     public double? Qcow2StoredOverDiffs { get; init; }
 
     public IReadOnlyList<SnapshotRow>? Snapshots { get; init; }
+
+    public IReadOnlyList<DeployRow>? RealBoots { get; init; }
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
