@@ -170,7 +170,8 @@ internal static class DeployAgent
                             mount = host.Mount(mountPoint, new FuseMountOptions());
                             return await BootQemuAsync(step, began, file, p.GetValue(w.VmDirectory), t) with
                             {
-                                FetchedBytes = mirror.GetStatus().FetchedBytes, PrefetchedBytes = mirror.GetStatus().PrefetchedBytes,
+                                FetchedBytes = mirror.GetStatus().FetchedBytes,
+                                PrefetchedBytes = mirror.GetStatus().PrefetchedBytes,
                             };
                         case "boot":
                             var start = NowUs();
