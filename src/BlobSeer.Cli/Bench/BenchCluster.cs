@@ -41,15 +41,21 @@ internal sealed class BenchCluster : IAsyncDisposable
     /// Starts the child and returns once the cluster takes writes. A port taken between the probe
     /// and the child's bind makes the child fail: it is retried on other ports.
     /// </summary>
-    public static async Task<BenchCluster> StartAsync(string dataDirectory, int pageSize, Action<ChildProcess> track, CancellationToken ct)
+    public static async Task<BenchCluster> StartAsync(string dataDirectory, int pageSize, Action<ChildProcess> track, CancellationToken ct, int? dataProviders = null)
     {
         Exception? last = null;
         for (var attempt = 1; attempt <= Attempts; attempt++)
         {
             ct.ThrowIfCancellationRequested();
             DeleteDirectory(dataDirectory);
-            var port = FindConsecutiveFreePorts(PortsNeeded);
-            var child = ChildProcess.StartSelf("blobseer up", ["up", "--host", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture), "--data", dataDirectory]);
+            var port = FindConsecutiveFreePorts(Math.Max(PortsNeeded, 4 + (dataProviders ?? 0)));
+            List<string> args = ["up", "--host", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture), "--data", dataDirectory];
+            if (dataProviders is { } providers)
+            {
+                args.AddRange(["--data-providers", providers.ToString(CultureInfo.InvariantCulture)]);
+            }
+
+            var child = ChildProcess.StartSelf("blobseer up", args);
             track(child);
             var cluster = new BenchCluster(child, $"127.0.0.1:{port}", dataDirectory);
             try

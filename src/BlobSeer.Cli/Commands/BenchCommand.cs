@@ -20,6 +20,7 @@ internal static class BenchCommand
         command.Subcommands.Add(Bench.Deploy.DeployCommands.Multisnapshot());
         command.Subcommands.Add(Bench.Deploy.ScaleModel.Create());
         command.Subcommands.Add(DepthBenchmark.CreateCommand());
+        command.Subcommands.Add(ConcurrencyBenchmark.CreateCommand());
         command.Subcommands.Add(Cleanup());
 
         // Hidden: the child process of the TCP baseline of 'bench io'.
