@@ -37,10 +37,10 @@ internal sealed record PlotSpec(string Title, string XLabel, string YLabel, IRea
 /// </summary>
 internal static class SvgPlot
 {
-    private const double Width = 720;
+    private const double Width = 800;
     private const double Height = 440;
     private const double Left = 78;
-    private const double Right = 200;
+    private const double Right = 260;
     private const double Top = 58;
     private const double Bottom = 58;
 
