@@ -54,17 +54,18 @@ internal static class ScaleModel
             HelpName = "n",
         };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table" };
+        var name = new Option<string>("--name") { Description = "Base name of the files written", DefaultValueFactory = _ => "model" };
         var command = new Verb("model",
             """
             A MODEL, labelled as such: predicts the multideploy and multisnapshot times for 100 and 1000 compute hosts
             from a measured run (a bottleneck model: each variant takes its time alone at N = 1, or the time its busiest
             shared link needs for the bytes of N instances, whichever is longer; link efficiency calibrated on the run).
-            Prints the prediction next to the measured points, and writes model.{json,csv,svg} into the same directory.
+            Prints the prediction next to the measured points; writes NAME.csv and NAME.svg (NAME.json with --json), default NAME model, into the same directory.
             """,
             "blobseer bench model",
-            "blobseer bench model --from bench-results --storage-hosts 0 --nodes 100,1000")
+            "blobseer bench model --from bench-results --storage-hosts 0 --name model-colocated")
         {
-            from, nodes, storage, json,
+            from, nodes, storage, json, name,
         };
         command.SetAction(p =>
         {
@@ -77,7 +78,13 @@ internal static class ScaleModel
             }
 
             var prediction = Predict(deploy?.RootElement, snapshot?.RootElement, p.GetValue(nodes)!, p.GetValue(storage));
-            Write(prediction, directory, p.GetValue(json), Console.Out);
+            var fileName = p.GetValue(name)!;
+            if (fileName.Length == 0 || fileName.IndexOfAny(['/', '\0']) >= 0)
+            {
+                throw CliException.Usage($"--name '{fileName}': a file name, without a directory");
+            }
+
+            Write(prediction, directory, fileName, p.GetValue(json), Console.Out);
             return ExitCodes.Ok;
         });
         return command;
@@ -200,16 +207,16 @@ internal static class ScaleModel
         _ => "chain",
     };
 
-    private static void Write(Prediction prediction, string directory, bool json, TextWriter output)
+    private static void Write(Prediction prediction, string directory, string fileName, bool json, TextWriter output)
     {
         var c = prediction.Calibration;
         var rows = prediction.Model.Select(m => (m.Series, m.Nodes, Model: m.Seconds,
             Measured: prediction.Measured.Where(x => x.Series == m.Series && x.Nodes == m.Nodes).Select(x => (double?)x.Seconds).FirstOrDefault())).ToList();
         var storageText = c.StorageHosts == 0 ? "one storage host per compute host" : $"{c.StorageHosts} storage hosts";
-        ResultFiles.WriteCsv(directory, "model", ["series", "nodes", "model_s", "measured_s"],
+        ResultFiles.WriteCsv(directory, fileName, ["series", "nodes", "model_s", "measured_s"],
             rows.Select(r => (IReadOnlyList<object?>)[r.Series, r.Nodes, r.Model, r.Measured]));
         var deploySeries = rows.Select(r => r.Series).Distinct().Where(s => !s.StartsWith("snapshot", StringComparison.Ordinal)).ToList();
-        ResultFiles.WriteSvg(directory, "model", new PlotSpec("MODEL: multideploy time for large clouds (lines) vs measured (points)", "compute hosts (N)", "seconds until all booted",
+        ResultFiles.WriteSvg(directory, fileName, new PlotSpec("MODEL: multideploy time for large clouds (lines) vs measured (points)", "compute hosts (N)", "seconds until all booted",
         [
             .. deploySeries.Select(s => new PlotSeries("model: " + s, [.. rows.Where(r => r.Series == s).Select(r => new PlotPoint(r.Nodes, r.Model))]) { Dashed = true }),
             .. deploySeries.Select(s => new PlotSeries("measured: " + s, [.. prediction.Measured.Where(m => m.Series == s).Select(m => new PlotPoint(m.Nodes, m.Seconds))])),
@@ -254,7 +261,7 @@ internal static class ScaleModel
             }
 
             var text = System.Text.Encoding.UTF8.GetString(stream.ToArray());
-            ResultFiles.WriteJson(directory, "model", text);
+            ResultFiles.WriteJson(directory, fileName, text);
             output.WriteLine(text);
             return;
         }
@@ -274,7 +281,7 @@ internal static class ScaleModel
         }
 
         output.WriteLine("(in parentheses: measured on this machine)");
-        output.WriteLine($"results: {Path.Combine(directory, "model")}.{{csv,svg}}");
+        output.WriteLine($"results: {Path.Combine(directory, fileName)}.{{csv,svg}}");
     }
 
     private static string Short(string series) => series.Replace("snapshot, ", "snap ", StringComparison.Ordinal).Replace(" copied home", "", StringComparison.Ordinal);
