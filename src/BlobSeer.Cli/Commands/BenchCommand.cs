@@ -19,7 +19,6 @@ internal static class BenchCommand
         command.Subcommands.Add(Bench.Deploy.DeployCommands.Multideploy());
         command.Subcommands.Add(Bench.Deploy.DeployCommands.Multisnapshot());
         command.Subcommands.Add(Bench.Deploy.ScaleModel.Create());
-        command.Subcommands.Add(DepthBenchmark.CreateCommand());
         command.Subcommands.Add(ConcurrencyBenchmark.CreateCommand());
         command.Subcommands.Add(Cleanup());
 
