@@ -89,7 +89,10 @@ internal sealed record DepthBenchReport(long ImageBytes, int PageBytes, int Read
             $"reads/s at depth {deepest} over depth 1: blobseer {Format(DeepestOverDepth1)} (target >= 0.90; warm {Format(WarmDeepestOverDepth1)}), qcow2 {Format(Qcow2DeepestOverDepth1)}"));
     }
 
-    private static string Format(double? ratio) => ratio is { } r ? r.ToString("0.00", CultureInfo.InvariantCulture) : "n/a (depth 1 not measured)";
+    // Two significant digits below 0.1, so that a collapse reads as 0.0029 rather than 0.00.
+    private static string Format(double? ratio) => ratio is { } r
+        ? r.ToString(r >= 0.1 ? "0.00" : "G2", CultureInfo.InvariantCulture)
+        : "n/a (depth 1 not measured)";
 
     public static IReadOnlyList<string> CsvHeader { get; } =
         ["system", "pass", "depth", "reads", "read_bytes", "reads_per_second", "mb_per_second", "p50_us", "p99_us", "mean_us", "open_ms", "verified_reads"];
