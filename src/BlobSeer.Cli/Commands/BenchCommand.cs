@@ -15,6 +15,7 @@ internal static class BenchCommand
             "blobseer bench io --size 256MiB --clients 1,4");
         command.Subcommands.Add(Io(cluster));
         command.Subcommands.Add(Mirror());
+        command.Subcommands.Add(DepthBenchmark.CreateCommand());
         command.Subcommands.Add(Replay());
         command.Subcommands.Add(Bench.Deploy.DeployCommands.Multideploy());
         command.Subcommands.Add(Bench.Deploy.DeployCommands.Multisnapshot());
