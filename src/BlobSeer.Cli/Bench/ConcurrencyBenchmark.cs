@@ -54,8 +54,8 @@ internal static class ConcurrencyBenchmark
 {
     public static Verb CreateCommand()
     {
-        var providers = CountsOption("--providers", "Data provider counts, a fresh cluster each", [1, 2, 4], 8);
-        var clients = CountsOption("--clients", "Client counts", [1, 2, 4, 8], 64);
+        var providers = CountList.Option("--providers", "Data provider counts, a fresh cluster each", [1, 2, 4], 8);
+        var clients = CountList.Option("--clients", "Client counts", [1, 2, 4, 8], 64);
         var size = Sizes.Option("--size", "Bytes moved per measurement, split among the clients", 512L << 20);
         var page = Sizes.Option("--page-size", "Page size of the blobs", 256 << 10, PageGeometry.MaxPageSize);
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table" };
@@ -76,29 +76,6 @@ internal static class ConcurrencyBenchmark
             p.GetValue(results), p.GetValue(work), Console.Out, ct));
         return command;
     }
-
-    private static Option<int[]> CountsOption(string name, string description, int[] defaults, int max) => new(name)
-    {
-        Description = description,
-        HelpName = "n,n,...",
-        DefaultValueFactory = _ => defaults,
-        CustomParser = r =>
-        {
-            var list = new List<int>();
-            foreach (var part in string.Join(',', r.Tokens.Select(t => t.Value)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < 1 || n > max)
-                {
-                    r.AddError($"{name}: '{part}' is not a count from 1 to {max}");
-                    return [];
-                }
-
-                list.Add(n);
-            }
-
-            return [.. list.Order().Distinct()];
-        },
-    };
 
     private static async Task<int> RunAsync(int[] providers, int[] clients, long size, int pageSize, bool json, string? resultsDirectory, string? workDirectory,
         TextWriter output, CancellationToken ct)

@@ -41,12 +41,7 @@ internal static class DeployCommands
             Description = "Compute hosts (instances) at the largest step; the steps are 1, 2, 4, ... up to it",
             DefaultValueFactory = _ => 8,
         };
-        var steps = new Option<int[]?>("--steps")
-        {
-            Description = "Instance counts to measure instead of the powers of two up to --nodes, e.g. 1,8,32",
-            HelpName = "n,n,...",
-            CustomParser = ParseCounts,
-        };
+        var steps = CountList.Option("--steps", "Instance counts to measure instead of the powers of two up to --nodes, e.g. 1,8,32", [], 64);
         var storage = new Option<int>("--storage-hosts") { Description = "Storage hosts: a data and a metadata provider each", DefaultValueFactory = _ => defaults.StorageHosts };
         var rate = new Option<long>("--rate")
         {
@@ -147,23 +142,6 @@ internal static class DeployCommands
 
         list.Add(n);
         return [.. list];
-    }
-
-    private static int[]? ParseCounts(ArgumentResult result)
-    {
-        var counts = new List<int>();
-        foreach (var part in string.Join(',', result.Tokens.Select(t => t.Value)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n is < 1 or > 64)
-            {
-                result.AddError($"--steps: '{part}' is not a count from 1 to 64");
-                return null;
-            }
-
-            counts.Add(n);
-        }
-
-        return [.. counts];
     }
 
     private static string[] ParseVariants(ArgumentResult result)
