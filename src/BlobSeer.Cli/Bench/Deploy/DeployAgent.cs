@@ -45,7 +45,7 @@ internal sealed partial class AgentJson : JsonSerializerContext;
 /// <summary>
 /// <c>blobseer bench agent …</c> (hidden): the processes the multideploy and multisnapshot
 /// benchmarks start inside the testbed's hosts. Each sets up, prints <c>ready</c>, then runs the
-/// steps named on its stdin (<c>boot</c>, <c>diffs</c>, <c>snapshot</c>) one at a time, answering
+/// steps named on its stdin (<c>boot</c>, <c>qemu</c>, <c>diffs</c>, <c>snapshot</c>) one at a time, answering
 /// each with <c>result {json}</c> or <c>failed MESSAGE</c>, until <c>exit</c> or the end of stdin.
 /// </summary>
 internal static class DeployAgent
@@ -139,15 +139,11 @@ internal static class DeployAgent
             using var client = await BlobSeerClient.ConnectAsync(p.GetValue(cluster)!, null, ct);
             var options = new MirrorImageOptions { Prefetch = p.GetValue(prefetch), RecordBootOrder = p.GetValue(record) };
             await using var host = new MirrorHost(client, Path.Combine(work, "cache"), options);
+            // The mirror daemon runs (and is warm) before the VM starts; attaching the image — opening
+            // the instance and mounting it — is part of the boot.
             if (p.GetValue(warmup) is { } warmImage)
             {
                 await host.AddAsync("warmup", warmImage, null, ct);
-            }
-
-            // The mirror daemon runs (and is warm) before the VM starts; attaching the image — opening
-            // the instance and mounting it — is part of the boot.
-            if (p.GetValue(warmup) is not null)
-            {
                 var warmMount = Path.Combine(work, "warm");
                 Directory.CreateDirectory(warmMount);
                 await using var warm = host.Mount(warmMount, new FuseMountOptions());
@@ -201,10 +197,6 @@ internal static class DeployAgent
                             var done = NowUs();
                             await VerifySnapshotAsync(client, result, file, blocks, t);
                             return new AgentResult { Step = step, StartUs = begin, EndUs = done, CommittedBytes = result.CommittedBytes, Detail = result.ToString() };
-                        case "wait-prefetch":
-                            var from = NowUs();
-                            await (mirror ?? throw CliException.Usage("boot first")).WaitForPrefetchAsync();
-                            return new AgentResult { Step = step, StartUs = from, EndUs = NowUs(), PrefetchedBytes = mirror.GetStatus().PrefetchedBytes };
                         default:
                             throw CliException.Usage($"unknown step '{step}'");
                     }
