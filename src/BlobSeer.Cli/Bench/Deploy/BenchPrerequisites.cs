@@ -57,8 +57,8 @@ internal static class BenchPrerequisites
         var aptGet = SystemCommands.Which("apt-get")
             ?? throw new CliException($"the deployment benchmarks need {string.Join(", ", packages)}: install them with your package manager");
         Progress.Line($"installing {string.Join(' ', packages)} (apt-get)");
-        var update = SystemCommands.RunQuietly(aptGet, TimeSpan.FromMinutes(5), "update", "-qq");
-        _ = update;
+        // A failed update is not fatal: the install below says what is wrong if it matters.
+        SystemCommands.RunQuietly(aptGet, TimeSpan.FromMinutes(5), "update", "-qq");
         var result = SystemCommands.RunAsync(aptGet, ["install", "-y", "-qq", "--no-install-recommends", .. packages], TimeSpan.FromMinutes(10), CancellationToken.None)
             .GetAwaiter().GetResult();
         if (result.ExitCode != 0)

@@ -278,10 +278,9 @@ internal static class ImageTransfer
                 await socket.ConnectAsync(server, ct);
                 return socket;
             }
-            catch (SocketException e) when (attempt < 100)
+            catch (SocketException) when (attempt < 100)
             {
                 socket.Dispose();
-                _ = e;
                 await Task.Delay(50, ct);
             }
             catch
