@@ -55,6 +55,19 @@ internal sealed class FaultInjector(FaultCluster cluster, FaultPlan plan, FaultL
         ["kill_vm"] = 0,
     };
 
+    /// <summary>Whether every kind of role the plan allows has been killed at least once.</summary>
+    public bool HitEveryPlannedKind
+    {
+        get
+        {
+            lock (_down)
+            {
+                return (!plan.KillData || _hit.Contains(RoleKind.Data)) && (!plan.KillMetadata || _hit.Contains(RoleKind.Metadata))
+                    && (!plan.KillProviderManager || _hit.Contains(RoleKind.ProviderManager)) && (!plan.KillVersionManager || _hit.Contains(RoleKind.VersionManager));
+            }
+        }
+    }
+
     /// <summary>Kills until <paramref name="stop"/> fires, then waits for every restart.</summary>
     public async Task RunAsync(CancellationToken stop)
     {

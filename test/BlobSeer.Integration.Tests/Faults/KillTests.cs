@@ -44,7 +44,17 @@ public sealed class KillTests(FaultSuite suite)
         await mixed.CreateBlobsAsync(TestContext.Current.CancellationToken);
 
         var writeFaults = new FaultInjector(cluster, writes, run.Log, run.Seed, gate);
-        await UnderFireAsync(writeFaults, () => mixed.RunAsync(TestContext.Current.CancellationToken));
+        await UnderFireAsync(writeFaults, async () =>
+        {
+            await mixed.RunAsync(TestContext.Current.CancellationToken);
+
+            // A fast machine can finish the operations before every planned kind of kill came round
+            // (at most MaxDown roles are down at once): write on until it did, a bounded number of times.
+            for (var round = 0; round < 4 && !writeFaults.HitEveryPlannedKind; round++)
+            {
+                await mixed.RunAsync(TestContext.Current.CancellationToken, operations: 150);
+            }
+        });
         run.Say($"writes done at {run.Log.Elapsed.TotalSeconds:0.0}s: {mixed.Started} operations started, {oracle.Acknowledged} versions and {oracle.ClonesAcknowledged} clones acknowledged, {oracle.Failed} writes failed, {oracle.Reads} reads; errors {string.Join(", ", mixed.Errors.Select(e => $"{e.Key}:{e.Value}"))}");
 
         var readFaults = readsOnly is null ? null : new FaultInjector(cluster, readsOnly, run.Log, run.Seed + 1, gate);
