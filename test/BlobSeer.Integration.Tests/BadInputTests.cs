@@ -61,7 +61,7 @@ public sealed class BadInputTests(SharedCluster cluster)
     [InlineData(3, "input file '/nonexistent/input' not found", "blob", "write", "{blob}", "--file", "/nonexistent/input")]
     [InlineData(2, "nothing to append: stdin is empty", "blob", "append", "{blob}")]
     [InlineData(2, "unrecognized command or argument 'frobnicate'", "blob", "frobnicate")]
-    [InlineData(2, "missing argument for 'read'", "blob", "read")]
+    [InlineData(2, "missing argument BLOB for 'read'", "blob", "read")]
     [InlineData(2, "cannot parse argument 'abc' for option '--replication' as a number", "blob", "create", "--replication", "abc")]
     [InlineData(2, "unrecognized command or argument '--bogus'", "blob", "list", "--bogus")]
     [InlineData(2, "'nonsense' is not host:port", "--cluster", "nonsense", "blob", "list")]
