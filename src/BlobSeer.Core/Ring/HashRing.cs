@@ -1,4 +1,6 @@
-namespace BlobSeer.Core.Trees;
+using BlobSeer.Core.Trees;
+
+namespace BlobSeer.Core.Ring;
 
 /// <summary>
 /// Consistent hashing of tree nodes onto the metadata providers. Each member owns
