@@ -10,8 +10,9 @@ namespace BlobSeer.Nbd;
 /// <summary>
 /// Serves <see cref="IBlockDevice"/>s over the NBD protocol (fixed newstyle handshake,
 /// structured replies, <c>base:allocation</c>) so that QEMU, qemu-img, libnbd and the kernel's
-/// nbd client attach to mirrored images without FUSE. Each connection runs on its own task and
-/// serves its requests concurrently; a misbehaving client only ever loses its own connection.
+/// nbd client attach to them (mirrored images, blob versions) without FUSE. Each connection runs
+/// on its own task and serves its requests concurrently; a misbehaving client only ever loses its
+/// own connection.
 /// </summary>
 public sealed class NbdServer : IAsyncDisposable
 {
