@@ -6,7 +6,7 @@ namespace BlobSeer.Core;
 /// <summary>
 /// The shared secret that every node-to-node and client-to-node call carries when a cluster is
 /// configured with one (DESIGN.md, Security): a line of 16-256 printable ASCII characters, read
-/// from a file that only its owner can read.
+/// from a file that only its owner can read (<c>BlobSeer.Protocol.ClusterSecretFile</c>; Core does no I/O).
 /// </summary>
 public static class ClusterSecret
 {
@@ -26,26 +26,6 @@ public static class ClusterSecret
         }
 
         return secret;
-    }
-
-    /// <summary>Reads a secret file (its first line); NotFound or InvalidArgument with the path.</summary>
-    public static string Load(string path)
-    {
-        string text;
-        try
-        {
-            text = File.ReadAllText(path);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new BlobSeerException(ErrorCode.NotFound, $"cluster secret file {path} does not exist", e);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new BlobSeerException(ErrorCode.PermissionDenied, $"cluster secret file {path} cannot be read: {e.Message}", e);
-        }
-
-        return Validate(text.Split('\n', 2)[0].Trim(), path);
     }
 
     /// <summary>A new random secret (64 hex characters).</summary>

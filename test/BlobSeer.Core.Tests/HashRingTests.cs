@@ -1,3 +1,4 @@
+using BlobSeer.Core.Ring;
 using BlobSeer.Core.Trees;
 
 namespace BlobSeer.Core.Tests;

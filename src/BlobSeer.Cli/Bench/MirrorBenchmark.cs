@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using BlobSeer.Cli.Commands;
 using BlobSeer.Client;
-using BlobSeer.Mirror.Fuse;
+using BlobSeer.Fuse;
 using BlobSeer.Mirror.Hosting;
 using BlobSeer.Mirror.Images;
 using BlobSeer.Mirror.Mirroring;

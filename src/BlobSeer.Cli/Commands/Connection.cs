@@ -1,6 +1,7 @@
 using System.CommandLine;
 using BlobSeer.Client;
 using BlobSeer.Core;
+using BlobSeer.Protocol;
 
 namespace BlobSeer.Cli.Commands;
 
@@ -37,7 +38,7 @@ internal static class Connection
 
         try
         {
-            Secret = ClusterSecret.Load(path.Trim());
+            Secret = ClusterSecretFile.Load(path.Trim());
         }
         catch (BlobSeerException e)
         {

@@ -3,10 +3,10 @@ using System.Net;
 using BlobSeer.Cli.Output;
 using BlobSeer.Client;
 using BlobSeer.Core;
-using BlobSeer.Mirror.Fuse;
+using BlobSeer.Fuse;
 using BlobSeer.Mirror.Hosting;
 using BlobSeer.Mirror.Mirroring;
-using BlobSeer.Mirror.Nbd;
+using BlobSeer.Nbd;
 using Microsoft.Extensions.Logging;
 
 namespace BlobSeer.Cli.Commands;

@@ -164,7 +164,7 @@ internal static class ServeCommand
         var config = plan.Config;
 
         // --secret-file (or its variable) wins over the configuration's secretFile.
-        var secret = Connection.Secret ?? (config.SecretFile is { } file ? Core.ClusterSecret.Load(file) : null);
+        var secret = Connection.Secret ?? (config.SecretFile is { } file ? Protocol.ClusterSecretFile.Load(file) : null);
         var host = plan.Role switch
         {
             Role.VersionManager => await RoleHost.StartVersionManagerAsync(plan.Directory, plan.Host, plan.Port, () => Map(config),

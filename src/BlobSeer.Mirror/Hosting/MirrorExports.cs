@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using BlobSeer.Mirror.Nbd;
+using BlobSeer.Nbd;
 
 namespace BlobSeer.Mirror.Hosting;
 

@@ -1,5 +1,5 @@
 using System.Text;
-using BlobSeer.Mirror.Fuse;
+using BlobSeer.Fuse;
 using BlobSeer.Mirror.Mirroring;
 
 namespace BlobSeer.Mirror.Hosting;

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using BlobSeer.Client;
 using BlobSeer.Core;
-using BlobSeer.Mirror.Fuse;
+using BlobSeer.Fuse;
 using BlobSeer.Mirror.Mirroring;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using BlobSeer.Client;
 using BlobSeer.Core;
-using BlobSeer.Mirror.Devices;
+using BlobSeer.Nbd;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Win32.SafeHandles;

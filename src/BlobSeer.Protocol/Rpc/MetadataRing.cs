@@ -1,5 +1,5 @@
 using BlobSeer.Core;
-using BlobSeer.Core.Trees;
+using BlobSeer.Core.Ring;
 using BlobSeer.Protocol.Messages;
 using CoreNodeKey = BlobSeer.Core.Trees.NodeKey;
 

@@ -1,4 +1,5 @@
 using BlobSeer.Core;
+using BlobSeer.Protocol;
 using BlobSeer.Protocol.Messages;
 using BlobSeer.Protocol.PageTransport;
 using BlobSeer.Protocol.Rpc;
@@ -90,7 +91,7 @@ public sealed partial class RpcTests
         try
         {
             File.WriteAllText(file, Secret + "\n");
-            ClusterSecret.Load(file).ShouldBe(Secret);
+            ClusterSecretFile.Load(file).ShouldBe(Secret);
             ClusterSecret.Generate().Length.ShouldBe(64);
         }
         finally
@@ -98,6 +99,6 @@ public sealed partial class RpcTests
             File.Delete(file);
         }
 
-        Should.Throw<BlobSeerException>(() => ClusterSecret.Load(file)).Code.ShouldBe(ErrorCode.NotFound);
+        Should.Throw<BlobSeerException>(() => ClusterSecretFile.Load(file)).Code.ShouldBe(ErrorCode.NotFound);
     }
 }

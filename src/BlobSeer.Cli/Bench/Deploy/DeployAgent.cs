@@ -6,7 +6,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using BlobSeer.Cli.Commands;
 using BlobSeer.Client;
-using BlobSeer.Mirror.Fuse;
+using BlobSeer.Fuse;
 using BlobSeer.Mirror.Hosting;
 using BlobSeer.Mirror.Mirroring;
 
