@@ -51,5 +51,12 @@ public sealed partial class RpcTests
         names.ShouldContain("grpc.health.v1.Health");
         names.ShouldNotContain(ServicePaths.DataProvider.Service);
         server.Services.ShouldBe([ServicePaths.VersionManager.Service]);
+
+        // The v1 protocol too, which newer tools ask first.
+        using var v1 = new Grpc.Reflection.V1.ServerReflection.ServerReflectionClient(channel.Invoker).ServerReflectionInfo(cancellationToken: Ct);
+        await v1.RequestStream.WriteAsync(new Grpc.Reflection.V1.ServerReflectionRequest { ListServices = "" }, Ct);
+        await v1.RequestStream.CompleteAsync();
+        (await v1.ResponseStream.MoveNext(Ct)).ShouldBeTrue();
+        v1.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ShouldContain(ServicePaths.VersionManager.Service);
     }
 }
