@@ -22,17 +22,17 @@ internal sealed class ErrorInterceptor(ILogger logger) : Interceptor
         }
         catch (Exception ex) when (ex is not RpcException)
         {
-            throw Translate(ex, context.Method, context.CancellationToken);
+            throw Translate(ex, context.Method);
         }
     }
 
-    private RpcException Translate(Exception ex, string path, CancellationToken aborted)
+    private RpcException Translate(Exception ex, string path)
     {
         (ErrorCode code, string message) = ex switch
         {
             BlobSeerException e => (e.Code, e.Message),
             InvalidProtocolBufferException => (ErrorCode.InvalidArgument, $"malformed request to {path}: {ex.Message}"),
-            OperationCanceledException when aborted.IsCancellationRequested => (ErrorCode.Cancelled, $"{path} was cancelled"),
+            OperationCanceledException => (ErrorCode.Cancelled, $"{path} was cancelled"),
             _ => (ErrorCode.Internal, $"{path} failed: {ex.Message}"),
         };
 
