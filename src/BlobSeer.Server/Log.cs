@@ -89,9 +89,9 @@ internal static partial class Log
         Message = "Could not truncate {Segment} back to {Offset} bytes after a failed append")]
     public static partial void RollbackFailed(ILogger logger, string segment, long offset, Exception exception);
 
-    // RPC server.
-    [LoggerMessage(EventId = 5100, Level = LogLevel.Information, Message = "RPC server listening on {Endpoint} with {Methods} methods")]
-    public static partial void Started(ILogger logger, string endpoint, int methods);
+    // RPC host (Grpc.AspNetCore).
+    [LoggerMessage(EventId = 5100, Level = LogLevel.Information, Message = "RPC server listening on {Endpoint} with {Services} services")]
+    public static partial void Started(ILogger logger, string endpoint, int services);
 
     [LoggerMessage(EventId = 5101, Level = LogLevel.Error, Message = "RPC {Path} failed with {Code}")]
     public static partial void CallFailed(ILogger logger, string path, ErrorCode code, Exception exception);

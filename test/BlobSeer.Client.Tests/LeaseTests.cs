@@ -21,7 +21,7 @@ public sealed class LeaseTests : IAsyncLifetime
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "blobseer-lease-" + Guid.NewGuid().ToString("N"));
     private EmbeddedCluster _cluster = null!;
     private BlobSeerClient _client = null!;
-    private RpcChannel _channel = null!;
+    private NodeChannel _channel = null!;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -39,7 +39,7 @@ public sealed class LeaseTests : IAsyncLifetime
             WriterLease = Lease,
         }, ct: Ct);
         _client = await BlobSeerClient.ConnectAsync(_cluster.Endpoint, null, Ct);
-        _channel = new RpcChannel(_cluster.Endpoint);
+        _channel = new NodeChannel(_cluster.Endpoint);
     }
 
     public async ValueTask DisposeAsync()
@@ -177,9 +177,9 @@ public sealed class LeaseTests : IAsyncLifetime
     // What a writer killed after its pages and some of its leaves leaves behind.
     private async Task StoreLeavesAsync(ulong blob, ulong version, byte[] data, long[] pages, long[] store)
     {
-        var providers = await new ProviderManagerClient(new RpcChannel(_cluster.ProviderManager.Endpoint)).ListProvidersAsync(new Empty(), Ct);
+        var providers = await new ProviderManagerClient(new NodeChannel(_cluster.ProviderManager.Endpoint)).ListProvidersAsync(new Empty(), Ct);
         var provider = providers.Providers[0];
-        using var dataChannel = new RpcChannel(provider.Endpoint);
+        using var dataChannel = new NodeChannel(provider.Endpoint);
         var leaves = new List<TreeNode>();
         for (var i = 0; i < pages.Length; i++)
         {

@@ -16,8 +16,8 @@ public sealed class PlacementTests
         // A second provider with room for a handful of pages: the provider manager (no reserve)
         // gives it about half of the first write's pages, allocated before any of them is stored.
         const long capacity = 300 << 10;
-        await using var tiny = await RoleHost.StartDataAsync(Path.Combine(directory, "tiny"), "127.0.0.1", 0, null, cluster.ProviderManager.Endpoint,
-            capacityBytes: capacity, loggers: null, ct: Ct);
+        await using var tiny = await RoleHost.StartDataAsync(
+            new DataHostOptions { Directory = Path.Combine(directory, "tiny"), ProviderManager = cluster.ProviderManager.Endpoint, CapacityBytes = capacity }, ct: Ct);
         using var client = await BlobSeerClient.ConnectAsync(cluster.Endpoint, null, Ct);
         var blob = await client.CreateBlobAsync("full-" + Guid.NewGuid().ToString("N")[..8], 64 << 10, cancellationToken: Ct);
 

@@ -47,7 +47,7 @@ public sealed class RepairTests
             await (await cached.OpenBlobAsync(blob.Id, Ct)).ReadAsync(1, 0, warm, Ct);
             await (await cached.OpenBlobAsync(clone.Id, Ct)).ReadAsync(cv, 0, warm, Ct);
 
-            using var managerChannel = new RpcChannel(cluster.ProviderManager.Endpoint);
+            using var managerChannel = new NodeChannel(cluster.ProviderManager.Endpoint);
             var manager = new ProviderManagerClient(managerChannel);
             await cluster.StopDataProviderAsync(0);
 

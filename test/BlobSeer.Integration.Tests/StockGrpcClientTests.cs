@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 using BlobSeer.Integration.Tests.Infrastructure;
 using BlobSeer.Protocol.Messages;
 using Google.Protobuf;
@@ -15,7 +16,8 @@ public sealed class StockGrpcClientTests(SharedCluster cluster) : IDisposable
 {
     private const string Python = "/usr/bin/python3";
 
-    // A generic unary caller with identity serializers: raw request bytes in, raw response bytes out.
+    // A generic caller with identity serializers: raw request bytes in, raw response bytes out.
+    // A path prefixed "stream:" makes a bidi-streaming call with that one request and prints the first response.
     private const string Script = """
         import sys
 
@@ -28,9 +30,13 @@ public sealed class StockGrpcClientTests(SharedCluster cluster) : IDisposable
             target, path, request = argv[1], argv[2], bytes.fromhex(argv[3])
             options = [("grpc.enable_http_proxy", 0)]
             with grpc.insecure_channel(target, options=options) as channel:
-                call = channel.unary_unary(path, request_serializer=None, response_deserializer=None)
                 try:
-                    response = call(request, timeout=30)
+                    if path.startswith("stream:"):
+                        call = channel.stream_stream(path[len("stream:"):], request_serializer=None, response_deserializer=None)
+                        response = next(call(iter([request]), timeout=30))
+                    else:
+                        call = channel.unary_unary(path, request_serializer=None, response_deserializer=None)
+                        response = call(request, timeout=30)
                 except grpc.RpcError as error:
                     print("ERROR %s %s" % (error.code().name, error.details()))
                     return 3
@@ -43,7 +49,9 @@ public sealed class StockGrpcClientTests(SharedCluster cluster) : IDisposable
 
     private readonly TempDirectory _directory = new();
 
-    private async Task<(int ExitCode, string Stdout, string Stderr)> CallAsync(string path, IMessage request)
+    private Task<(int ExitCode, string Stdout, string Stderr)> CallAsync(string path, IMessage request) => CallAsync(path, request.ToByteArray());
+
+    private async Task<(int ExitCode, string Stdout, string Stderr)> CallAsync(string path, byte[] request)
     {
         var script = _directory.File("grpc_call.py");
         if (!File.Exists(script))
@@ -52,7 +60,7 @@ public sealed class StockGrpcClientTests(SharedCluster cluster) : IDisposable
         }
 
         var info = new ProcessStartInfo(Python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { script, cluster.Endpoint, path, Convert.ToHexString(request.ToByteArray()) })
+        foreach (var a in new[] { script, cluster.Endpoint, path, Convert.ToHexString(request) })
         {
             info.ArgumentList.Add(a);
         }
@@ -116,6 +124,62 @@ public sealed class StockGrpcClientTests(SharedCluster cluster) : IDisposable
         var unknown = await CallAsync("/blobseer.v1.VersionManager/NoSuchMethod", new Empty());
         unknown.ExitCode.ShouldBe(3, unknown.Stdout + unknown.Stderr);
         unknown.Stdout.ShouldStartWith("ERROR UNIMPLEMENTED");
+    }
+
+    [Fact(Timeout = 120_000)]
+    public async Task Python_grpcio_finds_the_version_manager_serving_through_the_standard_health_service()
+    {
+        await RequireGrpcModuleAsync();
+        foreach (var service in new[] { "", "blobseer.v1.VersionManager" })
+        {
+            // HealthCheckRequest, by hand: field 1 (string service), omitted when empty as proto3 writes it.
+            byte[] name = Encoding.UTF8.GetBytes(service);
+            byte[] request = name.Length == 0 ? [] : [0x0a, (byte)name.Length, .. name];
+
+            var check = await CallAsync("/grpc.health.v1.Health/Check", request);
+
+            check.ExitCode.ShouldBe(0, check.Stdout + check.Stderr);
+            HealthStatus(Convert.FromHexString(check.Stdout)).ShouldBe(1UL, $"service '{service}' (1 is SERVING)");
+        }
+
+        var unknown = await CallAsync("/grpc.health.v1.Health/Check", [0x0a, 4, .. "nope"u8]);
+        unknown.Stdout.ShouldStartWith("ERROR NOT_FOUND", customMessage: unknown.Stdout + unknown.Stderr);
+    }
+
+    [Fact(Timeout = 120_000)]
+    public async Task Python_grpcio_lists_the_version_manager_through_server_reflection()
+    {
+        await RequireGrpcModuleAsync();
+
+        // ServerReflectionRequest with list_services = "" (field 7, a oneof member, so written even when empty).
+        var list = await CallAsync("stream:/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", [0x3a, 0x00]);
+
+        list.ExitCode.ShouldBe(0, list.Stdout + list.Stderr);
+        var response = Encoding.UTF8.GetString(Convert.FromHexString(list.Stdout));
+        response.ShouldContain("blobseer.v1.VersionManager");
+        response.ShouldContain("grpc.health.v1.Health");
+    }
+
+    // Field 1 (enum status) of a HealthCheckResponse; absent means 0, UNKNOWN.
+    private static ulong HealthStatus(byte[] response)
+    {
+        if (response.Length == 0)
+        {
+            return 0;
+        }
+
+        response[0].ShouldBe((byte)0x08, "a HealthCheckResponse starts with field 1 as a varint");
+        ulong value = 0;
+        for (int i = 1, shift = 0; i < response.Length; i++, shift += 7)
+        {
+            value |= (ulong)(response[i] & 0x7f) << shift;
+            if (response[i] < 0x80)
+            {
+                break;
+            }
+        }
+
+        return value;
     }
 
     public void Dispose() => _directory.Dispose();

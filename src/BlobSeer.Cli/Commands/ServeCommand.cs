@@ -167,13 +167,39 @@ internal static class ServeCommand
         var secret = Connection.Secret ?? (config.SecretFile is { } file ? Protocol.ClusterSecretFile.Load(file) : null);
         var host = plan.Role switch
         {
-            Role.VersionManager => await RoleHost.StartVersionManagerAsync(plan.Directory, plan.Host, plan.Port, () => Map(config),
-                config.DefaultPageSize, config.DefaultReplication, loggers, ct, secret, TimeSpan.FromSeconds(config.WriterLeaseSeconds)),
-            Role.ProviderManager => await RoleHost.StartProviderManagerAsync(plan.Directory, plan.Host, plan.Port, loggers, ct, secret,
-                versionManager: () => config.VersionManager, repairAfter: TimeSpan.FromSeconds(config.RepairAfterSeconds)),
-            Role.Metadata => await RoleHost.StartMetadataAsync(plan.Directory, plan.Host, plan.Port, loggers, ct, secret),
-            _ => await RoleHost.StartDataAsync(plan.Directory, plan.Host, plan.Port, plan.Advertise, config.ProviderManager,
-                config.DataCapacityBytes, loggers, ct, plan.PagePort, secret),
+            Role.VersionManager => await RoleHost.StartVersionManagerAsync(new VersionManagerHostOptions
+            {
+                Directory = plan.Directory,
+                Host = plan.Host,
+                Port = plan.Port,
+                Secret = secret,
+                ClusterMap = () => Map(config),
+                DefaultPageSize = config.DefaultPageSize,
+                DefaultReplication = config.DefaultReplication,
+                WriterLease = TimeSpan.FromSeconds(config.WriterLeaseSeconds),
+            }, loggers, ct),
+            Role.ProviderManager => await RoleHost.StartProviderManagerAsync(new ProviderManagerHostOptions
+            {
+                Directory = plan.Directory,
+                Host = plan.Host,
+                Port = plan.Port,
+                Secret = secret,
+                VersionManager = () => config.VersionManager,
+                RepairAfter = TimeSpan.FromSeconds(config.RepairAfterSeconds),
+            }, loggers, ct),
+            Role.Metadata => await RoleHost.StartMetadataAsync(
+                new MetadataHostOptions { Directory = plan.Directory, Host = plan.Host, Port = plan.Port, Secret = secret }, loggers, ct),
+            _ => await RoleHost.StartDataAsync(new DataHostOptions
+            {
+                Directory = plan.Directory,
+                Host = plan.Host,
+                Port = plan.Port,
+                Secret = secret,
+                Advertise = plan.Advertise,
+                ProviderManager = config.ProviderManager,
+                CapacityBytes = config.DataCapacityBytes,
+                PagePort = plan.PagePort,
+            }, loggers, ct),
         };
         await using (host)
         {

@@ -13,7 +13,7 @@ namespace BlobSeer.Client.Internal;
 /// </summary>
 internal sealed class Cluster : IDisposable
 {
-    private readonly ConcurrentDictionary<string, RpcChannel> _channels = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, NodeChannel> _channels = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<uint, DataProviderHandle> _data = new();
     private readonly ConcurrentDictionary<string, PageTransportClient> _pages = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _refresh = new(1, 1);
@@ -97,7 +97,7 @@ internal sealed class Cluster : IDisposable
         }
     }
 
-    private RpcChannel Channel(string endpoint) => _channels.GetOrAdd(endpoint, e => new RpcChannel(e, new RpcChannelOptions { Secret = Options.Secret }));
+    private NodeChannel Channel(string endpoint) => _channels.GetOrAdd(endpoint, e => new NodeChannel(e, new NodeChannelOptions { Secret = Options.Secret }));
 
     /// <summary>The clients of data provider <paramref name="id"/>.</summary>
     public async ValueTask<DataProviderHandle> DataProviderAsync(uint id, CancellationToken cancellationToken)

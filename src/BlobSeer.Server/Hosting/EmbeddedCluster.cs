@@ -48,7 +48,8 @@ public sealed class EmbeddedClusterOptions
 
 /// <summary>
 /// A whole cluster in one process — version manager, provider manager, metadata and data
-/// providers, each on its own loopback port and talking over real sockets — the default a
+/// providers, each its own ASP.NET Core app with its own Kestrel on its own loopback port, talking
+/// over real sockets as separate processes would — the default a
 /// newcomer starts with one command, and the fixture of the tests. Started again on the same
 /// directory, it finds every blob and version where it was.
 /// </summary>
@@ -105,22 +106,48 @@ public sealed class EmbeddedCluster : IAsyncDisposable
         Directory.CreateDirectory(root);
         for (var i = 0; i < Options.MetadataProviders; i++)
         {
-            var m = await RoleHost.StartMetadataAsync(Path.Combine(root, $"metadata-{i}"), Options.Host, PortOf(2 + i), loggers, ct, Options.Secret).ConfigureAwait(false);
+            var m = await RoleHost.StartMetadataAsync(
+                new MetadataHostOptions { Directory = Path.Combine(root, $"metadata-{i}"), Host = Options.Host, Port = PortOf(2 + i), Secret = Options.Secret },
+                loggers, ct).ConfigureAwait(false);
             Metadata.Add(m);
             _roles.Add(m);
         }
 
-        ProviderManager = await RoleHost.StartProviderManagerAsync(Path.Combine(root, "provider-manager"), Options.Host, PortOf(1), loggers, ct, Options.Secret, Options.ProviderReserveBytes,
-            () => VersionManager?.Endpoint, Options.RepairAfter).ConfigureAwait(false);
+        ProviderManager = await RoleHost.StartProviderManagerAsync(new ProviderManagerHostOptions
+        {
+            Directory = Path.Combine(root, "provider-manager"),
+            Host = Options.Host,
+            Port = PortOf(1),
+            Secret = Options.Secret,
+            ReserveBytes = Options.ProviderReserveBytes,
+            VersionManager = () => VersionManager?.Endpoint,
+            RepairAfter = Options.RepairAfter,
+        }, loggers, ct).ConfigureAwait(false);
         _roles.Add(ProviderManager);
-        VersionManager = await RoleHost.StartVersionManagerAsync(Path.Combine(root, "version-manager"), Options.Host, PortOf(0), ClusterMap,
-            Options.DefaultPageSize, Options.DefaultReplication, loggers, ct, Options.Secret, Options.WriterLease).ConfigureAwait(false);
+        VersionManager = await RoleHost.StartVersionManagerAsync(new VersionManagerHostOptions
+        {
+            Directory = Path.Combine(root, "version-manager"),
+            Host = Options.Host,
+            Port = PortOf(0),
+            Secret = Options.Secret,
+            ClusterMap = ClusterMap,
+            DefaultPageSize = Options.DefaultPageSize,
+            DefaultReplication = Options.DefaultReplication,
+            WriterLease = Options.WriterLease,
+        }, loggers, ct).ConfigureAwait(false);
         _roles.Add(VersionManager);
         var starts = new List<Task<RoleHost>>();
         for (var i = 0; i < Options.DataProviders; i++)
         {
-            starts.Add(RoleHost.StartDataAsync(Path.Combine(root, $"data-{i}"), Options.Host, PortOf(2 + Options.MetadataProviders + i), null,
-                ProviderManager.Endpoint, Options.DataCapacityBytes, loggers, ct, secret: Options.Secret));
+            starts.Add(RoleHost.StartDataAsync(new DataHostOptions
+            {
+                Directory = Path.Combine(root, $"data-{i}"),
+                Host = Options.Host,
+                Port = PortOf(2 + Options.MetadataProviders + i),
+                Secret = Options.Secret,
+                ProviderManager = ProviderManager.Endpoint,
+                CapacityBytes = Options.DataCapacityBytes,
+            }, loggers, ct));
         }
 
         foreach (var s in starts)
@@ -158,8 +185,12 @@ public sealed class EmbeddedCluster : IAsyncDisposable
     public async Task<RoleHost> StartSpareMetadataProviderAsync(CancellationToken ct = default)
     {
         var index = _spares++;
-        var role = await RoleHost.StartMetadataAsync(Path.Combine(Path.GetFullPath(Options.DataDirectory), $"metadata-spare-{index}"), Options.Host, 0, null, ct,
-            Options.Secret).ConfigureAwait(false);
+        var role = await RoleHost.StartMetadataAsync(new MetadataHostOptions
+        {
+            Directory = Path.Combine(Path.GetFullPath(Options.DataDirectory), $"metadata-spare-{index}"),
+            Host = Options.Host,
+            Secret = Options.Secret,
+        }, ct: ct).ConfigureAwait(false);
         _roles.Insert(_roles.IndexOf(VersionManager), role);
         return role;
     }

@@ -32,7 +32,7 @@ internal sealed class ProviderRegistration : IAsyncDisposable
 
     private async Task RunAsync(DataProviderService provider, string endpoint, string providerManager, string idFile, ILogger logger, string? secret, CancellationToken ct)
     {
-        using var channel = new RpcChannel(providerManager, new RpcChannelOptions { Secret = secret });
+        using var channel = new NodeChannel(providerManager, new NodeChannelOptions { Secret = secret });
         var pm = new ProviderManagerClient(channel);
         Id = File.Exists(idFile) && uint.TryParse(File.ReadAllText(idFile).Trim(), CultureInfo.InvariantCulture, out var saved) ? saved : 0;
         var interval = TimeSpan.FromSeconds(1);

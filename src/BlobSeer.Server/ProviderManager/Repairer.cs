@@ -25,7 +25,7 @@ internal sealed class Repairer : IAsyncDisposable
     private readonly ProviderManagerService _manager;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
-    private readonly ConcurrentDictionary<string, RpcChannel> _channels = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, NodeChannel> _channels = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private readonly HashSet<uint> _repaired = [];
     private readonly Task _loop;
@@ -260,8 +260,8 @@ internal sealed class Repairer : IAsyncDisposable
         }
     }
 
-    private RpcChannel Channel(string endpoint) =>
-        _channels.GetOrAdd(endpoint, e => new RpcChannel(e, new RpcChannelOptions { Secret = _manager.Options.Secret }));
+    private NodeChannel Channel(string endpoint) =>
+        _channels.GetOrAdd(endpoint, e => new NodeChannel(e, new NodeChannelOptions { Secret = _manager.Options.Secret }));
 
     public async ValueTask DisposeAsync()
     {

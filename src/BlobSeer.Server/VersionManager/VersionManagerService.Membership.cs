@@ -21,7 +21,7 @@ public sealed partial class VersionManagerService
     private const int RebalancePage = 4096;
     private static readonly TimeSpan LeavingGrace = TimeSpan.FromSeconds(10);
     private readonly Lock _memberGate = new();
-    private readonly Dictionary<string, RpcChannel> _memberChannels = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, NodeChannel> _memberChannels = new(StringComparer.Ordinal);
     private Membership? _membership;
     private Task _rebalance = Task.CompletedTask;
     private volatile bool _rebalancing;
@@ -261,13 +261,13 @@ public sealed partial class VersionManagerService
         }
     }
 
-    private RpcChannel MemberChannel(string endpoint)
+    private NodeChannel MemberChannel(string endpoint)
     {
         lock (_memberChannels)
         {
             if (!_memberChannels.TryGetValue(endpoint, out var channel))
             {
-                _memberChannels[endpoint] = channel = new RpcChannel(endpoint, new RpcChannelOptions { Secret = _options.Secret });
+                _memberChannels[endpoint] = channel = new NodeChannel(endpoint, new NodeChannelOptions { Secret = _options.Secret });
             }
 
             return channel;

@@ -264,8 +264,8 @@ internal sealed class FaultCluster : IAsyncDisposable
         }, cancellationToken);
 
     /// <summary>A raw gRPC channel to a role, carrying the secret (or <paramref name="secret"/>).</summary>
-    public RpcChannel Channel(RoleId role, string? secret = null) =>
-        new(Listen(role), new RpcChannelOptions { Secret = secret ?? Secret });
+    public NodeChannel Channel(RoleId role, string? secret = null) =>
+        new(Listen(role), new NodeChannelOptions { Secret = secret ?? Secret });
 
     /// <summary>
     /// Waits until every role runs and the provider manager counts every data provider alive:

@@ -4,7 +4,7 @@ using BlobSeer.Protocol.Messages;
 using BlobSeer.Protocol.PageTransport;
 using BlobSeer.Protocol.Rpc;
 using BlobSeer.Server.Data;
-using BlobSeer.Server.Hosting;
+using BlobSeer.Server.Rpc;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -18,17 +18,17 @@ public sealed partial class RpcTests
     [Fact]
     public async Task A_server_with_a_secret_refuses_calls_without_it_or_with_another_and_answers_the_right_one()
     {
-        await using RpcServer server = await StartAsync(router => router.Map(new FakeVersionManager()), new RpcServerOptions { Secret = Secret });
+        await using RpcHost server = await StartAsync(services => services.Map(new FakeVersionManager()), new RpcHostOptions { Secret = Secret });
 
         foreach (var secret in new string?[] { null, "0123456789abcdef-wrong-secret!!", Secret + "x" })
         {
-            using var channel = new RpcChannel(server.Endpoint, new RpcChannelOptions { Secret = secret });
+            using var channel = new NodeChannel(server.Endpoint, new NodeChannelOptions { Secret = secret });
             var error = await Should.ThrowAsync<BlobSeerException>(() => new VersionManagerClient(channel).CreateBlobAsync(new CreateBlobRequest { Name = "x" }, Ct).AsTask());
             error.Code.ShouldBe(ErrorCode.Unauthenticated, $"secret {secret ?? "(none)"}");
             error.Message.ShouldContain("secret");
         }
 
-        using var good = new RpcChannel(server.Endpoint, new RpcChannelOptions { Secret = Secret });
+        using var good = new NodeChannel(server.Endpoint, new NodeChannelOptions { Secret = Secret });
         (await new VersionManagerClient(good).CreateBlobAsync(new CreateBlobRequest { Name = "disk" }, Ct)).Name.ShouldBe("disk");
 
         // A raw caller with no header at all gets the status too, not a crash.
@@ -39,7 +39,7 @@ public sealed partial class RpcTests
     [Fact]
     public async Task A_stock_grpc_client_calls_a_server_with_a_secret_by_sending_it_as_metadata()
     {
-        await using RpcServer server = await StartAsync(router => router.Map(new FakeVersionManager()), new RpcServerOptions { Secret = Secret });
+        await using RpcHost server = await StartAsync(services => services.Map(new FakeVersionManager()), new RpcHostOptions { Secret = Secret });
         var request = Convert.ToHexString(new CreateBlobRequest { Name = "from python" }.ToByteArray());
 
         var refused = await PythonCallAsync(server.Endpoint, ServicePaths.VersionManager.CreateBlob, request);

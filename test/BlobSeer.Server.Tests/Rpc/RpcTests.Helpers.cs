@@ -5,42 +5,22 @@ using System.Runtime.CompilerServices;
 using BlobSeer.Core;
 using BlobSeer.Protocol.Messages;
 using BlobSeer.Protocol.Rpc;
-using BlobSeer.Server.Hosting;
+using BlobSeer.Server.Rpc;
 using Google.Protobuf;
 
 namespace BlobSeer.Server.Tests.Rpc;
 
-/// <summary>Servers, raw HTTP/2 and Python calls, and the hand-written services the RPC tests run against.</summary>
+/// <summary>Hosts, raw HTTP/2 and Python calls, and the hand-written services the RPC tests run against.</summary>
 public sealed partial class RpcTests
 {
-    private static Task<RpcServer> StartAsync(Action<RpcRouter> configure, RpcServerOptions? options = null) =>
-        RpcServer.StartAsync(options ?? new RpcServerOptions(), configure, cancellationToken: Ct);
+    private static Task<RpcHost> StartAsync(Action<RpcServices> configure, RpcHostOptions? options = null) =>
+        RpcHost.StartAsync(options ?? new RpcHostOptions(), configure, cancellationToken: Ct);
 
     private static byte[] RandomBytes(int length)
     {
         byte[] bytes = new byte[length];
         Random.Shared.NextBytes(bytes);
         return bytes;
-    }
-
-    // A length-delimited protobuf field.
-    private static byte[] Field(int number, byte[] value)
-    {
-        var stream = new MemoryStream();
-        var output = new CodedOutputStream(stream);
-        output.WriteTag(number, WireFormat.WireType.LengthDelimited);
-        output.WriteBytes(ByteString.CopyFrom(value));
-        output.Flush();
-        return stream.ToArray();
-    }
-
-    // A message that serializes to exactly these bytes: to Empty every field is unknown, and
-    // protobuf writes unknown fields back in the order it read them.
-    private static Empty Verbatim(byte[] message)
-    {
-        Empty verbatim = Empty.Parser.ParseFrom(message);
-        verbatim.ToByteArray().ShouldBe(message);
-        return verbatim;
     }
 
     private sealed record RawResponse(int HttpStatus, string? Status, string? Message);
@@ -141,9 +121,15 @@ public sealed partial class RpcTests
                 CreatedUnixMs = 1234,
             });
 
-        public ValueTask<BlobInfo> GetBlobAsync(BlobRef request, CancellationToken cancellationToken) => request.Id == 7
-            ? throw new BlobSeerException(ErrorCode.NotFound, "blob 7 not found")
-            : ValueTask.FromResult(new BlobInfo { Id = request.Id, Name = $"blob-{request.Id}" });
+        /// <summary>What GetBlob of id 13 throws.</summary>
+        public Exception Failure { get; init; } = new InvalidOperationException("the fake broke");
+
+        public ValueTask<BlobInfo> GetBlobAsync(BlobRef request, CancellationToken cancellationToken) => request.Id switch
+        {
+            7 => throw new BlobSeerException(ErrorCode.NotFound, "blob 7 not found"),
+            13 => throw Failure,
+            _ => ValueTask.FromResult(new BlobInfo { Id = request.Id, Name = $"blob-{request.Id}" }),
+        };
 
         public ValueTask<ListBlobsResponse> ListBlobsAsync(Empty request, CancellationToken cancellationToken)
         {

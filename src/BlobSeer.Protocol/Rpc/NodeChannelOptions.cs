@@ -1,10 +1,16 @@
 namespace BlobSeer.Protocol.Rpc;
 
-/// <summary>How an <see cref="RpcChannel"/> talks to its endpoint. The defaults suit pages of up to 8 MiB.</summary>
-public sealed class RpcChannelOptions
+/// <summary>How a <see cref="NodeChannel"/> talks to its endpoint. The defaults suit pages of up to 8 MiB.</summary>
+public sealed class NodeChannelOptions
 {
-    /// <summary>Largest request or response message, in bytes. Default <see cref="GrpcFraming.MaxMessageBytes"/> (64 MiB).</summary>
-    public int MaxMessageBytes { get; set; } = GrpcFraming.MaxMessageBytes;
+    /// <summary>
+    /// Largest message either end accepts by default: 64 MiB, eight times the largest page
+    /// (8 MiB) so that a whole page plus its metadata always fits.
+    /// </summary>
+    public const int DefaultMaxMessageBytes = 64 * 1024 * 1024;
+
+    /// <summary>Largest request or response message, in bytes. Default <see cref="DefaultMaxMessageBytes"/> (64 MiB).</summary>
+    public int MaxMessageBytes { get; set; } = DefaultMaxMessageBytes;
 
     /// <summary>The cluster secret sent with every call (<c>authorization: Bearer …</c>); null for a cluster without one.</summary>
     public string? Secret { get; set; }
@@ -30,7 +36,8 @@ public sealed class RpcChannelOptions
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> for a value out of its range.</summary>
     public void Validate()
     {
-        if (MaxMessageBytes is <= 0 or > int.MaxValue - GrpcFraming.PrefixLength - 1)
+        // gRPC's length prefix is 4 bytes, and the prefix itself must fit in the same int.
+        if (MaxMessageBytes is <= 0 or > int.MaxValue - 5)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxMessageBytes), MaxMessageBytes, "must be positive and below 2 GiB");
         }

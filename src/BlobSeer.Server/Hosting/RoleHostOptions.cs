@@ -1,0 +1,111 @@
+using System.Net;
+using BlobSeer.Core;
+using BlobSeer.Protocol.Messages;
+
+namespace BlobSeer.Server.Hosting;
+
+/// <summary>What every role host needs: where its state lives, where it listens, the cluster secret.</summary>
+public abstract record RoleHostOptions
+{
+    /// <summary>Where the role keeps its state. Required.</summary>
+    public required string Directory { get; init; }
+
+    /// <summary>IP address (or "localhost") to listen on. Default 127.0.0.1; "0.0.0.0" or "::" for every interface.</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>Port of the role's gRPC server (its one Kestrel). Default 0, which picks a free port.</summary>
+    public int Port { get; init; }
+
+    /// <summary>The cluster secret its listeners require and its own calls carry; null (the default) for none.</summary>
+    public string? Secret { get; init; }
+
+    /// <summary>Throws <see cref="BlobSeerException"/> (InvalidArgument) for a value out of its range.</summary>
+    public virtual void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Directory))
+        {
+            Throw.InvalidArgument("a role needs a state directory");
+        }
+
+        if (Port is < 0 or > IPEndPoint.MaxPort)
+        {
+            Throw.InvalidArgument($"port {Port} is not between 0 and {IPEndPoint.MaxPort}");
+        }
+
+        if (Secret is not null)
+        {
+            ClusterSecret.Validate(Secret, "the role's options");
+        }
+    }
+}
+
+/// <summary>Options of a version manager host.</summary>
+public sealed record VersionManagerHostOptions : RoleHostOptions
+{
+    /// <summary>Where the other roles listen, asked for on every GetClusterMap. Required.</summary>
+    public required Func<ClusterMap> ClusterMap { get; init; }
+
+    /// <summary>Page size of blobs created without one. Default <see cref="PageGeometry.DefaultPageSize"/>.</summary>
+    public int DefaultPageSize { get; init; } = PageGeometry.DefaultPageSize;
+
+    /// <summary>Replication of blobs created without one. Default 1.</summary>
+    public int DefaultReplication { get; init; } = 1;
+
+    /// <summary>Writers' lease (see <see cref="VersionManager.VersionManagerOptions.WriterLease"/>); null (the default) for its default, 60 s.</summary>
+    public TimeSpan? WriterLease { get; init; }
+}
+
+/// <summary>Options of a provider manager host.</summary>
+public sealed record ProviderManagerHostOptions : RoleHostOptions
+{
+    /// <summary>See <see cref="ProviderManager.ProviderManagerOptions.ReserveBytes"/>; null (the default) for its default, 64 MiB.</summary>
+    public long? ReserveBytes { get; init; }
+
+    /// <summary>The cluster endpoint, asked for when re-replication needs it; null (the default) for none known.</summary>
+    public Func<string?>? VersionManager { get; init; }
+
+    /// <summary>
+    /// See <see cref="ProviderManager.ProviderManagerOptions.RepairAfter"/>; null (the default) for its
+    /// default, 60 s; <see cref="TimeSpan.Zero"/> turns re-replication off.
+    /// </summary>
+    public TimeSpan? RepairAfter { get; init; }
+}
+
+/// <summary>Options of a metadata provider host: only the common ones.</summary>
+public sealed record MetadataHostOptions : RoleHostOptions;
+
+/// <summary>Options of a data provider host.</summary>
+public sealed record DataHostOptions : RoleHostOptions
+{
+    /// <summary>The provider manager's address, registered with on start. Required.</summary>
+    public required string ProviderManager { get; init; }
+
+    /// <summary>Host other nodes reach it at; null (the default) for <see cref="RoleHostOptions.Host"/>.</summary>
+    public string? Advertise { get; init; }
+
+    /// <summary>Capacity offered, in bytes; 0 (the default) for the file system's size.</summary>
+    public long CapacityBytes { get; init; }
+
+    /// <summary>Port of the bulk page transport; 0 (the default) picks a free one (it is advertised on registration).</summary>
+    public int PagePort { get; init; }
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        base.Validate();
+        if (string.IsNullOrWhiteSpace(ProviderManager))
+        {
+            Throw.InvalidArgument("a data provider needs the provider manager's address");
+        }
+
+        if (CapacityBytes < 0)
+        {
+            Throw.InvalidArgument($"capacity {CapacityBytes} is negative");
+        }
+
+        if (PagePort is < 0 or > IPEndPoint.MaxPort)
+        {
+            Throw.InvalidArgument($"page port {PagePort} is not between 0 and {IPEndPoint.MaxPort}");
+        }
+    }
+}
