@@ -22,7 +22,7 @@ namespace BlobSeer.Server.Rpc;
 /// The application reads no configuration files or environment variables and ignores console
 /// signals, so several hosts can live in one process (the embedded <c>blobseer up</c> runs one per
 /// role) and nothing in the environment reconfigures them. Role errors become statuses in
-/// <see cref="ErrorInterceptor"/>; the cluster secret is checked by <see cref="SecretInterceptor"/>.
+/// <see cref="ErrorInterceptor"/>; the cluster secret is checked by <see cref="SecretCheck"/>.
 /// </remarks>
 public sealed class RpcHost : IAsyncDisposable
 {
@@ -132,7 +132,7 @@ public sealed class RpcHost : IAsyncDisposable
         services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
         services.AddRouting();
         var errors = new ErrorInterceptor(loggerFactory.CreateLogger<RpcHost>());
-        SecretInterceptor? secret = options.Secret is { } s ? new SecretInterceptor(s) : null;
+        SecretCheck? secret = options.Secret is { } s ? new SecretCheck(s) : null;
         services.AddGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = options.MaxMessageBytes;
@@ -140,20 +140,9 @@ public sealed class RpcHost : IAsyncDisposable
             // Role failures are translated by ErrorInterceptor; what reaches the library's own
             // handler is a request it could not deserialize, and the caller should learn why.
             grpc.EnableDetailedErrors = true;
-
-            // Interceptors run in order: the secret is checked before the role sees the call.
-            if (secret is not null)
-            {
-                grpc.Interceptors.Add<SecretInterceptor>();
-            }
-
             grpc.Interceptors.Add<ErrorInterceptor>();
         });
         services.AddSingleton(errors);
-        if (secret is not null)
-        {
-            services.AddSingleton(secret);
-        }
 
         // Each role answers SERVING for its own service names and for "" (the whole server, which
         // the library maps to every check). A role that can tell it is unwell replaces its check.
@@ -173,6 +162,12 @@ public sealed class RpcHost : IAsyncDisposable
         roles.Register(services);
 
         WebApplication app = builder.Build();
+        if (secret is not null)
+        {
+            // Before routing: a caller without the secret is refused on its headers.
+            app.Use(secret.InvokeAsync);
+        }
+
         roles.MapEndpoints(app);
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();

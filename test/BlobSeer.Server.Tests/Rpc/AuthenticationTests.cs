@@ -37,6 +37,53 @@ public sealed partial class RpcTests
     }
 
     [Fact]
+    public async Task A_call_without_the_secret_is_refused_on_its_headers_before_its_body_is_read()
+    {
+        await using RpcHost server = await StartAsync(services => services.Map(new FakeVersionManager()), new RpcHostOptions { Secret = Secret });
+
+        // A message prefix that claims 60 MiB, and then nothing: a server that reads the body
+        // before checking the secret never answers, and holds the bytes it got.
+        var bodyOpen = new TaskCompletionSource();
+        using var client = new HttpClient(new SocketsHttpHandler { UseProxy = false });
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"http://{server.Endpoint}{ServicePaths.VersionManager.CreateBlob}")
+        {
+            Version = System.Net.HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new StalledContent([0, 0x03, 0xC0, 0x00, 0x00], bodyOpen.Task),
+        };
+        request.Headers.TryAddWithoutValidation("te", "trailers");
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(15));
+        try
+        {
+            using HttpResponseMessage response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            response.Headers.GetValues("grpc-status").Single().ShouldBe(((int)ErrorCode.Unauthenticated).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            response.Headers.GetValues("grpc-message").Single().ShouldContain("secret");
+        }
+        finally
+        {
+            bodyOpen.TrySetResult();
+        }
+    }
+
+    /// <summary>A request body that sends its first bytes and then stalls until told to end.</summary>
+    private sealed class StalledContent(byte[] first, Task end) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
+        {
+            await stream.WriteAsync(first);
+            await stream.FlushAsync();
+            await end;
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+
+    [Fact]
     public async Task A_stock_grpc_client_calls_a_server_with_a_secret_by_sending_it_as_metadata()
     {
         await using RpcHost server = await StartAsync(services => services.Map(new FakeVersionManager()), new RpcHostOptions { Secret = Secret });
