@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using BlobSeer.Cli.Bench.Reports;
 using BlobSeer.Cli.Commands;
+using BlobSeer.Cli.Output;
 using BlobSeer.Core;
 
 namespace BlobSeer.Cli.Bench;
@@ -163,7 +164,7 @@ internal static class ConcurrencyBenchmark
     private static void WriteTable(ConcurrencyJson report, TextWriter output)
     {
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"concurrency: {Sizes.Format(report.SizeBytes)} per measurement split among the clients, pages {Sizes.Format(report.PageBytes)}, loopback clusters"));
+            $"concurrency: {ByteSizes.Format(report.SizeBytes)} per measurement split among the clients, pages {ByteSizes.Format(report.PageBytes)}, loopback clusters"));
         output.WriteLine($"load average {report.LoadAverageStart} at the start, {report.LoadAverageEnd} at the end (2 cores shared: figures are noisy)");
         output.WriteLine();
         output.WriteLine($"{"providers",9} {"clients",7} {"layout",-9} {"op",-5} {"MB/s",8}");

@@ -4,7 +4,9 @@ using System.Globalization;
 using System.Text.Json;
 using BlobSeer.Cli.Bench.Reports;
 using BlobSeer.Cli.Commands;
+using BlobSeer.Cli.Output;
 using BlobSeer.Client;
+using BlobSeer.Core;
 
 namespace BlobSeer.Cli.Bench;
 
@@ -140,7 +142,7 @@ internal static partial class DepthBenchmark
         try
         {
             var depths = options.Depths.Order().Distinct().ToArray();
-            Progress.Line($"image model: {Sizes.Format(options.ImageBytes)}, {depths[^1] - 1} later versions of {Sizes.Format(options.WriteBytes)}");
+            Progress.Line($"image model: {ByteSizes.Format(options.ImageBytes)}, {depths[^1] - 1} later versions of {ByteSizes.Format(options.WriteBytes)}");
             var model = new DepthImageModel(options.ImageBytes, options.PageSize, options.WriteBytes, depths[^1], options.Seed);
             var offsets = DepthImageModel.ReadOffsets(options.ImageBytes, DepthBenchmarkOptions.ReadBytes, options.Reads, options.Seed);
 
@@ -192,7 +194,7 @@ internal static partial class DepthBenchmark
     private static async Task<(List<DepthRow> Rows, double WriteSeconds)> MeasureBlobSeerAsync(DepthBenchmarkOptions options, DepthImageModel model,
         int[] depths, long[] offsets, string work, ChildTracker children, CancellationToken ct)
     {
-        Progress.Line($"starting a cluster; pages {Sizes.Format(options.PageSize)}");
+        Progress.Line($"starting a cluster; pages {ByteSizes.Format(options.PageSize)}");
         await using var cluster = await BenchCluster.StartAsync(Path.Combine(work, "cluster"), options.PageSize, children.Track, ct);
 
         // Version d of the blob is depth d: version 1 the whole image, then one write per version.

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Serialization;
 using BlobSeer.Cli.Bench.Reports;
-using BlobSeer.Cli.Commands;
+using BlobSeer.Core;
 
 namespace BlobSeer.Cli.Bench;
 
@@ -73,7 +73,7 @@ internal sealed record DepthBenchReport(long ImageBytes, int PageBytes, int Read
     {
         var c = CultureInfo.InvariantCulture;
         output.WriteLine(string.Create(c,
-            $"image {Sizes.Format(ImageBytes)}, pages/clusters {Sizes.Format(PageBytes)}; version k >= 2 writes {Sizes.Format(WriteBytes)}; {Reads} random {Sizes.Format(ReadBytes)} reads per row, one at a time"));
+            $"image {ByteSizes.Format(ImageBytes)}, pages/clusters {ByteSizes.Format(PageBytes)}; version k >= 2 writes {ByteSizes.Format(WriteBytes)}; {Reads} random {ByteSizes.Format(ReadBytes)} reads per row, one at a time"));
         output.WriteLine(string.Create(c, $"versions written in {VersionsSeconds:0.0} s, qcow2 chain built in {ChainSeconds:0.0} s; load average {LoadAverage} on {Cores} cores"));
         output.WriteLine();
         output.WriteLine("system    pass  depth     reads/s     MB/s    p50 us    p99 us   open ms  verified");
@@ -115,7 +115,7 @@ internal sealed record DepthBenchReport(long ImageBytes, int PageBytes, int Read
             LogX = true,
             LogY = true,
             LogBase = 10,
-            Subtitle = string.Create(CultureInfo.InvariantCulture, $"{Sizes.Format(ImageBytes)} image, {Reads} reads per point, one at a time; load {LoadAverage}"),
+            Subtitle = string.Create(CultureInfo.InvariantCulture, $"{ByteSizes.Format(ImageBytes)} image, {Reads} reads per point, one at a time; load {LoadAverage}"),
         };
     }
 }

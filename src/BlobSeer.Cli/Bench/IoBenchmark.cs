@@ -1,4 +1,4 @@
-using BlobSeer.Cli.Commands;
+using BlobSeer.Cli.Output;
 using BlobSeer.Core;
 
 namespace BlobSeer.Cli.Bench;

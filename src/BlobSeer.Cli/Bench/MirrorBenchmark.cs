@@ -2,8 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using BlobSeer.Cli.Commands;
+using BlobSeer.Cli.Output;
 using BlobSeer.Client;
+using BlobSeer.Core;
 using BlobSeer.Mirror.Fuse;
 using BlobSeer.Mirror.Hosting;
 using BlobSeer.Mirror.Images;
@@ -75,7 +76,7 @@ internal static class MirrorBenchmark
 
     private static async Task<MirrorBenchReport> RunPhasesAsync(MirrorBenchmarkOptions options, string work, ChildTracker children, CancellationToken ct)
     {
-        Progress.Line($"starting a cluster; image {Sizes.Format(options.ImageBytes)}, chunks {Sizes.Format(options.PageSize)}");
+        Progress.Line($"starting a cluster; image {ByteSizes.Format(options.ImageBytes)}, chunks {ByteSizes.Format(options.PageSize)}");
         await using var cluster = await BenchCluster.StartAsync(Path.Combine(work, "cluster"), options.PageSize, children.Track, ct);
         using var client = await BlobSeerClient.ConnectAsync(cluster.Endpoint, null, ct);
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Serialization;
-using BlobSeer.Cli.Commands;
+using BlobSeer.Core;
 
 namespace BlobSeer.Cli.Bench;
 
@@ -25,7 +25,7 @@ internal sealed record MirrorBenchReport(long ImageBytes, int ChunkBytes, int Ch
     public void WriteTable(TextWriter output)
     {
         var c = CultureInfo.InvariantCulture;
-        output.WriteLine(string.Create(c, $"image {Sizes.Format(ImageBytes)}, {Chunks} chunks of {Sizes.Format(ChunkBytes)}; boot trace touches {TouchedChunks} chunks ({Sizes.Format(TouchedBytes)})"));
+        output.WriteLine(string.Create(c, $"image {ByteSizes.Format(ImageBytes)}, {Chunks} chunks of {ByteSizes.Format(ChunkBytes)}; boot trace touches {TouchedChunks} chunks ({ByteSizes.Format(TouchedBytes)})"));
         output.WriteLine();
         output.WriteLine("boot trace            time      fetched   prefetched  loopback bytes  vs touched  vs image");
         Row(output, "cold (no order yet)", Cold);
@@ -44,7 +44,7 @@ internal sealed record MirrorBenchReport(long ImageBytes, int ChunkBytes, int Ch
 
     private void Row(TextWriter output, string name, TraceResult r) =>
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{name,-20} {r.Seconds,6:0.00} s {Sizes.Format(r.FetchedBytes),10} {Sizes.Format(r.PrefetchedBytes),11} {Sizes.Format(r.LoopbackBytes),15} {(double)r.LoopbackBytes / TouchedBytes,10:0.00} {(double)r.LoopbackBytes / ImageBytes,9:0.000}"));
+            $"{name,-20} {r.Seconds,6:0.00} s {ByteSizes.Format(r.FetchedBytes),10} {ByteSizes.Format(r.PrefetchedBytes),11} {ByteSizes.Format(r.LoopbackBytes),15} {(double)r.LoopbackBytes / TouchedBytes,10:0.00} {(double)r.LoopbackBytes / ImageBytes,9:0.000}"));
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]

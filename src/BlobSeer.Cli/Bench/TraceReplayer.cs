@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using BlobSeer.Cli.Commands;
+using BlobSeer.Cli.Output;
 using BlobSeer.Mirror.Mirroring;
 using Microsoft.Win32.SafeHandles;
 

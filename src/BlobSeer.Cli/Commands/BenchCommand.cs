@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using BlobSeer.Cli.Bench;
+using BlobSeer.Cli.Output;
 using BlobSeer.Core;
 using BlobSeer.Mirror.Mirroring;
 
@@ -131,7 +132,7 @@ internal static class BenchCommand
             var result = await TraceReplayer.ReplayFileAsync(recording, p.GetValue(file)!,
                 new TraceReplayOptions { Paced = p.GetValue(paced), Direct = !p.GetValue(buffered) }, ct);
             var line = string.Create(CultureInfo.InvariantCulture,
-                $"{result.Reads} reads ({Sizes.Format(result.ReadBytes)}), {result.Writes} writes ({Sizes.Format(result.WrittenBytes)}), {result.Flushes} flushes in {result.Elapsed.TotalSeconds:0.00} s");
+                $"{result.Reads} reads ({ByteSizes.Format(result.ReadBytes)}), {result.Writes} writes ({ByteSizes.Format(result.WrittenBytes)}), {result.Flushes} flushes in {result.Elapsed.TotalSeconds:0.00} s");
             if (p.GetValue(paced))
             {
                 line += string.Create(CultureInfo.InvariantCulture, $"; recorded {recording.Duration.TotalSeconds:0.00} s, most late {result.MaxLag.TotalMilliseconds:0} ms");

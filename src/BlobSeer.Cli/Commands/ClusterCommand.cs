@@ -1,6 +1,7 @@
 using System.CommandLine;
 using BlobSeer.Cli.Output;
 using BlobSeer.Client;
+using BlobSeer.Core;
 using Spectre.Console;
 
 namespace BlobSeer.Cli.Commands;
@@ -180,7 +181,7 @@ internal static class ClusterCommand
                 (false, _, true) => "dead, repaired",
                 _ => "dead",
             };
-            data.AddRow(d.Id.ToString(), Markup.Escape(d.Endpoint), state, Sizes.Format(d.FreeBytes), Sizes.Format(d.CapacityBytes), d.Pages.ToString());
+            data.AddRow(d.Id.ToString(), Markup.Escape(d.Endpoint), state, ByteSizes.Format(d.FreeBytes), ByteSizes.Format(d.CapacityBytes), d.Pages.ToString());
         }
 
         Terminal.Stdout.Write(data);
@@ -197,10 +198,4 @@ internal static class ClusterCommand
 
         Terminal.Stdout.WriteLine(report.Healthy ? "healthy" : "degraded: " + string.Join("; ", report.Problems));
     }
-}
-
-/// <summary>The <c>--json</c> shape of <c>cluster status</c>.</summary>
-internal sealed record ClusterStatusJson(ClusterStatus Status, IReadOnlyList<string> Problems)
-{
-    public bool Healthy => Problems.Count == 0;
 }

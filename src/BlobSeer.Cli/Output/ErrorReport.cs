@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
-using BlobSeer.Cli.Commands;
 using BlobSeer.Core;
 
 namespace BlobSeer.Cli.Output;

@@ -98,7 +98,7 @@ public sealed class ImageTransferTests : IDisposable
             RandomAccess.Write(handle, new byte[] { 0x5a }, (4 << 20) + 8192 + 1000);
         }
 
-        Should.Throw<Cli.Commands.CliException>(() => DeployAgent.Verify(trace, copy, image)).Message.ShouldContain("differs");
+        Should.Throw<Cli.Output.CliException>(() => DeployAgent.Verify(trace, copy, image)).Message.ShouldContain("differs");
     }
 
     public void Dispose() => _directory.Dispose();

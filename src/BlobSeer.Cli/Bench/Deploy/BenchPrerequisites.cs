@@ -1,5 +1,5 @@
 using BlobSeer.Cli.Bench.Testbed;
-using BlobSeer.Cli.Commands;
+using BlobSeer.Cli.Output;
 
 namespace BlobSeer.Cli.Bench.Deploy;
 

@@ -4,7 +4,7 @@ using System.Globalization;
 using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using BlobSeer.Cli.Commands;
+using BlobSeer.Cli.Output;
 using BlobSeer.Client;
 using BlobSeer.Mirror.Fuse;
 using BlobSeer.Mirror.Hosting;

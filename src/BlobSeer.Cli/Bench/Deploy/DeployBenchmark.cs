@@ -1,6 +1,7 @@
 using System.Globalization;
 using BlobSeer.Cli.Bench.Testbed;
-using BlobSeer.Cli.Commands;
+using BlobSeer.Cli.Output;
+using BlobSeer.Core;
 
 namespace BlobSeer.Cli.Bench.Deploy;
 
@@ -230,7 +231,7 @@ internal static partial class DeployBenchmark
                 MaxLagSeconds = results.Max(r => r.MaxLagMs ?? 0) / 1e3,
             };
             Progress.Line(string.Create(CultureInfo.InvariantCulture,
-                $"  all {n} booted in {row.TimeSeconds:0.00} s (mean {row.MeanSeconds:0.00} s), {Sizes.Format(row.NetworkBytes)} over the network, {Sizes.Format(row.StoredBytes)} stored on the compute hosts"));
+                $"  all {n} booted in {row.TimeSeconds:0.00} s (mean {row.MeanSeconds:0.00} s), {ByteSizes.Format(row.NetworkBytes)} over the network, {ByteSizes.Format(row.StoredBytes)} stored on the compute hosts"));
             return row;
         }
         finally
@@ -243,7 +244,7 @@ internal static partial class DeployBenchmark
     {
         var runDir = Path.Combine(cloud.Options.WorkDirectory, $"snap-{variant}-{n}");
         var system = variant == Qcow2 ? "qcow2 overlays copied home" : "BlobSeer CLONE+COMMIT";
-        Progress.Line($"multisnapshot N={n} {system}: boot, write {Sizes.Format(options.DiffBytes)} each, snapshot all at once");
+        Progress.Line($"multisnapshot N={n} {system}: boot, write {ByteSizes.Format(options.DiffBytes)} each, snapshot all at once");
         var storeDir = variant == Qcow2 ? cloud.RepositoryStore : cloud.ClusterDirectory;
         try
         {
@@ -269,7 +270,7 @@ internal static partial class DeployBenchmark
                 NetworkBytes = (after - before).TxBytes,
             };
             Progress.Line(string.Create(CultureInfo.InvariantCulture,
-                $"  {n} snapshots in {row.TotalSeconds:0.00} s (mean {row.MeanSeconds:0.00} s per instance); {Sizes.Format(row.StoredBytes)} stored for {Sizes.Format(row.DiffBytes)} of diffs"));
+                $"  {n} snapshots in {row.TotalSeconds:0.00} s (mean {row.MeanSeconds:0.00} s per instance); {ByteSizes.Format(row.StoredBytes)} stored for {ByteSizes.Format(row.DiffBytes)} of diffs"));
             return row;
         }
         finally

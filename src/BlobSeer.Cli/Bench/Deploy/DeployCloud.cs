@@ -1,6 +1,7 @@
 using System.Globalization;
 using BlobSeer.Cli.Bench.Testbed;
-using BlobSeer.Cli.Commands;
+using BlobSeer.Cli.Output;
+using BlobSeer.Core;
 using BlobSeer.Server.Hosting;
 
 namespace BlobSeer.Cli.Bench.Deploy;
@@ -141,7 +142,7 @@ internal sealed class DeployCloud : IAsyncDisposable
         await Task.WhenAll(Storage.Select(h => StartAndWaitAsync(h, "data provider",
             ["serve", "--role", "data", "--listen", $"{h.Address}:{DataPort}", "--page-port", I(PagePort), "--config", configPath, "--data", RoleDirectory(h, "data")], "endpoint ", ct)));
 
-        Progress.Line($"importing {Options.ImagePath} ({Sizes.Format(ImageSize)}) from the repository host, chunks of {Sizes.Format(Options.ChunkSize)}");
+        Progress.Line($"importing {Options.ImagePath} ({ByteSizes.Format(ImageSize)}) from the repository host, chunks of {ByteSizes.Format(Options.ChunkSize)}");
         var import = await Phase.RunAsync("the image import", TimeSpan.FromMinutes(15), t => RunSelfAsync(Repository,
             ["--cluster", ClusterEndpoint, "image", "import", Options.ImagePath, "--name", ImageName, "--page-size", I(Options.ChunkSize), "--format", "raw"], t), ct);
         ImportedBytes = ParseStored(import);
@@ -161,7 +162,7 @@ internal sealed class DeployCloud : IAsyncDisposable
             ["--read-only", "--persistent", "--shared=0", "--format=raw", "--cache=writeback", $"--bind={Repository.Address}", $"--port={NbdPort}", "--export-name=image", Options.ImagePath]);
         _services.Add(nbd);
         await WaitForNbdAsync(ct);
-        Progress.Line($"cloud ready: image {Sizes.Format(ImageSize)} ({Sizes.Format(ImageDataBytes)} of data, {Sizes.Format(ImportedBytes)} stored in BlobSeer), copy and NBD servers on repo");
+        Progress.Line($"cloud ready: image {ByteSizes.Format(ImageSize)} ({ByteSizes.Format(ImageDataBytes)} of data, {ByteSizes.Format(ImportedBytes)} stored in BlobSeer), copy and NBD servers on repo");
     }
 
     private string RoleDirectory(TestbedHost host, string role) => Path.Combine(ClusterDirectory, $"{host.Name}-{role}");
@@ -216,7 +217,7 @@ internal sealed class DeployCloud : IAsyncDisposable
                 var words = line[..i].Split(' ', StringSplitOptions.RemoveEmptyEntries);
                 for (var w = words.Length - 1; w >= 1; w--)
                 {
-                    if (Sizes.TryParse(words[w - 1] + words[w], out var bytes, out _) || Sizes.TryParse(words[w], out bytes, out _))
+                    if (ByteSizes.TryParse(words[w - 1] + words[w], out var bytes, out _) || ByteSizes.TryParse(words[w], out bytes, out _))
                     {
                         return bytes;
                     }

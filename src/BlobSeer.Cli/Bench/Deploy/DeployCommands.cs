@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using BlobSeer.Cli.Commands;
+using BlobSeer.Cli.Output;
 using BlobSeer.Core;
 
 namespace BlobSeer.Cli.Bench.Deploy;

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using BlobSeer.Cli.Bench.Reports;
-using BlobSeer.Cli.Commands;
+using BlobSeer.Core;
 
 namespace BlobSeer.Cli.Bench.Deploy;
 
@@ -150,7 +150,7 @@ internal sealed class DeployReport(string scenario, DeployBenchmarkOptions optio
     {
         var j = ToJson();
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{Scenario}: image {j.Image} {Sizes.Format(j.ImageBytes)} ({Sizes.Format(j.ImageDataBytes)} of data), boot trace {Sizes.Format(j.TraceReadBytes)} read in {j.TraceSeconds:0.0} s, pace {j.Pace}, {j.StorageHosts} storage hosts, links {DeployCloud.Rate(j.LinkBitsPerSecond)}"));
+            $"{Scenario}: image {j.Image} {ByteSizes.Format(j.ImageBytes)} ({ByteSizes.Format(j.ImageDataBytes)} of data), boot trace {ByteSizes.Format(j.TraceReadBytes)} read in {j.TraceSeconds:0.0} s, pace {j.Pace}, {j.StorageHosts} storage hosts, links {DeployCloud.Rate(j.LinkBitsPerSecond)}"));
         output.WriteLine($"load average {LoadAverageStart} at the start, {LoadAverageEnd} at the end (2 cores shared: figures are noisy)");
         if (Rows.Count > 0)
         {
@@ -159,7 +159,7 @@ internal sealed class DeployReport(string scenario, DeployBenchmarkOptions optio
             foreach (var r in Rows)
             {
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{DeployBenchmark.Describe(r.Variant),-48} {r.Nodes,4} {r.TimeSeconds,9:0.00} s {r.MeanSeconds,6:0.00} s {(r.CopySeconds is { } c ? c.ToString("0.00", CultureInfo.InvariantCulture) + " s" : "-"),8} {Sizes.Format(r.NetworkBytes),11} {Sizes.Format(r.StoredBytes),11}"));
+                    $"{DeployBenchmark.Describe(r.Variant),-48} {r.Nodes,4} {r.TimeSeconds,9:0.00} s {r.MeanSeconds,6:0.00} s {(r.CopySeconds is { } c ? c.ToString("0.00", CultureInfo.InvariantCulture) + " s" : "-"),8} {ByteSizes.Format(r.NetworkBytes),11} {ByteSizes.Format(r.StoredBytes),11}"));
             }
 
             output.WriteLine();
@@ -177,7 +177,7 @@ internal sealed class DeployReport(string scenario, DeployBenchmarkOptions optio
             foreach (var r in RealBoots)
             {
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{DeployBenchmark.Describe(r.Variant),-48} {r.Nodes,4} {r.TimeSeconds,9:0.00} s {r.MeanSeconds,6:0.00} s {(r.CopySeconds is { } c ? c.ToString("0.00", CultureInfo.InvariantCulture) + " s" : "-"),8} {Sizes.Format(r.NetworkBytes),11} {Sizes.Format(r.StoredBytes),11}"));
+                    $"{DeployBenchmark.Describe(r.Variant),-48} {r.Nodes,4} {r.TimeSeconds,9:0.00} s {r.MeanSeconds,6:0.00} s {(r.CopySeconds is { } c ? c.ToString("0.00", CultureInfo.InvariantCulture) + " s" : "-"),8} {ByteSizes.Format(r.NetworkBytes),11} {ByteSizes.Format(r.StoredBytes),11}"));
             }
         }
 
@@ -188,7 +188,7 @@ internal sealed class DeployReport(string scenario, DeployBenchmarkOptions optio
             foreach (var s in Snapshots)
             {
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{s.System,-10} {s.Nodes,4} {s.TotalSeconds,8:0.00} s {s.MeanSeconds,6:0.00} s {s.MaxSeconds,6:0.00} s {Sizes.Format(s.DiffBytes),11} {Sizes.Format(s.CommittedBytes),11} {Sizes.Format(s.StoredBytes),11}"));
+                    $"{s.System,-10} {s.Nodes,4} {s.TotalSeconds,8:0.00} s {s.MeanSeconds,6:0.00} s {s.MaxSeconds,6:0.00} s {ByteSizes.Format(s.DiffBytes),11} {ByteSizes.Format(s.CommittedBytes),11} {ByteSizes.Format(s.StoredBytes),11}"));
             }
 
             output.WriteLine();
@@ -250,7 +250,7 @@ internal sealed class DeployReport(string scenario, DeployBenchmarkOptions optio
     }
 
     private string Subtitle() => string.Create(CultureInfo.InvariantCulture,
-        $"{workload.ImageKind} image {Sizes.Format(workload.Trace.Size)}, {options.StorageHosts} storage hosts, links {DeployCloud.Rate(options.RateBitsPerSecond)}, pace {options.Pace}, {Date:yyyy-MM-dd}");
+        $"{workload.ImageKind} image {ByteSizes.Format(workload.Trace.Size)}, {options.StorageHosts} storage hosts, links {DeployCloud.Rate(options.RateBitsPerSecond)}, pace {options.Pace}, {Date:yyyy-MM-dd}");
 }
 
 /// <summary>The ratios at one N.</summary>

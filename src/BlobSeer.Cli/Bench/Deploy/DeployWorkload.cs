@@ -1,5 +1,6 @@
 using BlobSeer.Cli.Bench.Testbed;
-using BlobSeer.Cli.Commands;
+using BlobSeer.Cli.Output;
+using BlobSeer.Core;
 using BlobSeer.Mirror.Mirroring;
 
 namespace BlobSeer.Cli.Bench.Deploy;
@@ -45,7 +46,7 @@ internal sealed record DeployWorkload(string ImagePath, string ImageKind, string
                 break;
             case "synthetic":
                 path = Path.Combine(workDirectory, "synthetic.raw");
-                Progress.Line($"writing a synthetic {Sizes.Format(recording.Size)} image with data where the trace reads");
+                Progress.Line($"writing a synthetic {ByteSizes.Format(recording.Size)} image with data where the trace reads");
                 WriteSynthetic(path, recording);
                 kind = "synthetic";
                 break;

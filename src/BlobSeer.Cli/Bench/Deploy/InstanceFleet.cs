@@ -1,6 +1,6 @@
 using System.Text.Json;
 using BlobSeer.Cli.Bench.Testbed;
-using BlobSeer.Cli.Commands;
+using BlobSeer.Cli.Output;
 
 namespace BlobSeer.Cli.Bench.Deploy;
 

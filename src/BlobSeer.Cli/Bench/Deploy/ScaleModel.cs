@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Text.Json;
 using BlobSeer.Cli.Bench.Reports;
 using BlobSeer.Cli.Commands;
+using BlobSeer.Cli.Output;
+using BlobSeer.Core;
 
 namespace BlobSeer.Cli.Bench.Deploy;
 
@@ -267,7 +269,7 @@ internal static class ScaleModel
         }
 
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"MODEL (not a measurement): links {c.LinkBytesPerSecond * 8 / 1e9:0.##} Gbit/s at {c.Efficiency:P0} efficiency (calibrated), {storageText}, image data {Sizes.Format((long)c.ImageDataBytes)}"));
+            $"MODEL (not a measurement): links {c.LinkBytesPerSecond * 8 / 1e9:0.##} Gbit/s at {c.Efficiency:P0} efficiency (calibrated), {storageText}, image data {ByteSizes.Format((long)c.ImageDataBytes)}"));
         var series = rows.Select(r => r.Series).Distinct().ToList();
         output.WriteLine($"{"N",6} " + string.Join(' ', series.Select(s => $"{Short(s),15}")));
         foreach (var n in rows.Select(r => r.Nodes).Distinct())

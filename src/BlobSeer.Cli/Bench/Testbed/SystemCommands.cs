@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using BlobSeer.Cli.Commands;
+using BlobSeer.Cli.Output;
 
 namespace BlobSeer.Cli.Bench.Testbed;
 

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.Json;
-using BlobSeer.Cli.Commands;
+using BlobSeer.Cli.Output;
 
 namespace BlobSeer.Cli.Bench.Testbed;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Net;
-using BlobSeer.Cli.Commands;
+using BlobSeer.Cli.Output;
 
 namespace BlobSeer.Cli.Bench.Testbed;
 

@@ -1,4 +1,4 @@
-namespace BlobSeer.Cli.Commands;
+namespace BlobSeer.Cli.Output;
 
 /// <summary>The process exit codes of <c>blobseer</c>: scripts branch on them, so they never change meaning.</summary>
 internal static class ExitCodes
