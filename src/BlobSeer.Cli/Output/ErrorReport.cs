@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using BlobSeer.Bench;
 using BlobSeer.Core;
 
 namespace BlobSeer.Cli.Output;
@@ -50,6 +51,7 @@ internal static class ErrorReport
         return e switch
         {
             CliException c => (c.ExitCode, c.Message),
+            BenchException b => (ExitCode(b.Code), b.Message),
             OperationCanceledException when interrupted => (ExitCodes.Interrupted, "interrupted"),
             BlobSeerException b => (ExitCode(b.Code), b.Message),
             FileNotFoundException f => (ExitCodes.NotFound, $"file '{f.FileName}' not found"),
