@@ -27,12 +27,13 @@ internal sealed class IoBenchmarkOptions
     public required BlobSeerExecutable Executable { get; init; }
 
     /// <summary>
-    /// Bytes one client writes per <c>WriteAsync</c> call (one version each). Default 64 MiB: large
-    /// writes, yet a bounded source buffer whatever <see cref="SizeBytes"/> is. A multiple of the page size.
+    /// Bytes one client writes per <c>WriteAsync</c> call (one version each; <c>--write-size</c>). Default 64 MiB: large
+    /// writes, yet a bounded source buffer whatever <see cref="SizeBytes"/> is. A multiple of the page size; at
+    /// the page size itself, every page is a version of its own (the metadata-heavy case).
     /// </summary>
     public int WriteChunkBytes { get; init; } = 64 << 20;
 
-    /// <summary>Bytes one client reads per <c>ReadAsync</c> call, into a reused buffer. Default 32 MiB. A multiple of the page size.</summary>
+    /// <summary>Bytes one client reads per <c>ReadAsync</c> call (<c>--read-size</c>), into a reused buffer. Default 32 MiB. A multiple of the page size.</summary>
     public int ReadChunkBytes { get; init; } = 32 << 20;
 
     /// <summary>
@@ -63,7 +64,7 @@ internal sealed class IoBenchmarkOptions
             Throw.InvalidArgument($"size {SizeBytes} must hold at least one page per client ({(long)PageSize * Clients.Max()} bytes) and be at most 1 TiB");
         }
 
-        foreach (var (name, value) in new[] { ("write chunk", WriteChunkBytes), ("read chunk", ReadChunkBytes) })
+        foreach (var (name, value) in new[] { ("write size (--write-size)", WriteChunkBytes), ("read size (--read-size)", ReadChunkBytes) })
         {
             if (value < PageSize || value % PageSize != 0 || value > 1 << 30)
             {

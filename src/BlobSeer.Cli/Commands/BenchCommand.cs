@@ -58,6 +58,8 @@ internal static partial class BenchCommand
         var size = Sizes.Option("--size", "Bytes moved per measurement, split among the clients", defaults.SizeBytes);
         var clients = CountList.Option("--clients", "Client counts to measure, comma-separated", [.. defaults.Clients], 64);
         var pageSize = Sizes.Option("--page-size", "Page size of the benchmark blobs", defaults.PageSize, PageGeometry.MaxPageSize);
+        var writeSize = Sizes.Option("--write-size", "Bytes of each write call of a client, one version each; a multiple of the page size", defaults.WriteChunkBytes, 1L << 30);
+        var readSize = Sizes.Option("--read-size", "Bytes of each read call of a client; a multiple of the page size", defaults.ReadChunkBytes, 1L << 30);
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table" };
         var workDir = new Option<string?>("--work-dir")
         {
@@ -66,14 +68,16 @@ internal static partial class BenchCommand
         };
         var command = new Verb("io",
             """
-            Measures write and read throughput with 1..N concurrent clients against a local file-copy baseline.
+            Measures write and read throughput with 1..N concurrent clients, on one shared blob (disjoint ranges) and on one
+            blob per client, against a loopback TCP stream and a local file copy.
             Without --cluster (or with it empty) a fresh 'blobseer up' runs on a scratch directory; BLOBSEER_CLUSTER
             is ignored so that a benchmark never writes into a cluster by accident.
             """,
             "blobseer bench io                                       # 1 GiB, 1/2/4/8 clients, own cluster",
-            "blobseer bench io --cluster 10.0.0.1:7100 --size 4GiB --clients 8,16 --json")
+            "blobseer bench io --cluster 10.0.0.1:7100 --size 4GiB --clients 8,16 --json",
+            "blobseer bench io --page-size 4KiB --write-size 4KiB --read-size 4KiB --size 16MiB --clients 8   # metadata-heavy")
         {
-            size, clients, pageSize, json, workDir,
+            size, clients, pageSize, writeSize, readSize, json, workDir,
         };
         command.SetAction((p, ct) =>
         {
@@ -89,6 +93,8 @@ internal static partial class BenchCommand
                 SizeBytes = p.GetValue(size),
                 Clients = p.GetValue(clients)!,
                 PageSize = (int)p.GetValue(pageSize),
+                WriteChunkBytes = (int)p.GetValue(writeSize),
+                ReadChunkBytes = (int)p.GetValue(readSize),
                 Json = p.GetValue(json),
                 WorkDirectory = p.GetValue(workDir),
                 Executable = Self,

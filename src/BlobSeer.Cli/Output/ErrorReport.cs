@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using System.Text.RegularExpressions;
 using BlobSeer.Bench;
 using BlobSeer.Core;
 
@@ -9,7 +10,7 @@ namespace BlobSeer.Cli.Output;
 /// The one edge where failures become what a user sees: ONE line on stderr, <c>blobseer: …</c>,
 /// and an exit code from <see cref="ExitCodes"/>. No stack trace unless BLOBSEER_DEBUG=1.
 /// </summary>
-internal static class ErrorReport
+internal static partial class ErrorReport
 {
     /// <summary>Prints a parse error (the first one) and returns the usage exit code.</summary>
     public static int PrintUsage(ParseResult parseResult)
@@ -18,8 +19,8 @@ internal static class ErrorReport
         // provided" that comes first when a verb is misspelled.
         var error = parseResult.Errors.FirstOrDefault(e => parseResult.UnmatchedTokens.Any(t => e.Message.Contains($"'{t}'", StringComparison.Ordinal)))
             ?? parseResult.Errors[0];
-        var message = Trim(error.Message)
-            .Replace("Required argument missing for command: ", "missing argument for ", StringComparison.Ordinal)
+        // System.CommandLine 3 names the argument: "Required argument 'BLOB' missing for command: 'read'".
+        var message = RequiredArgument().Replace(Trim(error.Message), "missing argument for ")
             .Replace("Required command was not provided", "missing command", StringComparison.Ordinal)
             .Replace("as expected type 'System.Int32'", "as a number", StringComparison.Ordinal)
             .Replace("as expected type 'System.Nullable`1[System.Int32]'", "as a number", StringComparison.Ordinal)
@@ -84,6 +85,9 @@ internal static class ErrorReport
 
         return names.Count == 0 ? "blobseer" : string.Join(' ', names);
     }
+
+    [GeneratedRegex("Required argument (?:'[^']*' )?missing for command: ")]
+    private static partial Regex RequiredArgument();
 
     // One line, without the full stop System.CommandLine ends its messages with.
     private static string Trim(string message) =>
