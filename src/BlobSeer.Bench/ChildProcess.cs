@@ -13,12 +13,15 @@ namespace BlobSeer.Bench;
 internal sealed class ChildProcess : IAsyncDisposable
 {
     private const int StderrTailLines = 20;
+    private const int TranscriptLines = 5000;
     private readonly Process _process;
     private readonly string _name;
     // Lines nobody waits for are kept up to a bound: a chatty child cannot grow this process.
     private readonly Channel<string> _lines = Channel.CreateBounded<string>(
         new BoundedChannelOptions(1000) { SingleReader = true, FullMode = BoundedChannelFullMode.DropOldest });
     private readonly Queue<string> _stderrTail = new();
+    // Both streams, interleaved as they came, for failure messages and crash checks.
+    private readonly Queue<string> _transcript = new();
     private int _stopped;
     private volatile bool _disposed;
 
@@ -30,6 +33,36 @@ internal sealed class ChildProcess : IAsyncDisposable
 
     /// <summary>Process id.</summary>
     public int Id => _process.Id;
+
+    /// <summary>The exit code; only once <see cref="HasExited"/>.</summary>
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>
+    /// Everything the child wrote so far, stdout and stderr interleaved as the lines came (the last
+    /// 5000 lines): what a failure message shows.
+    /// </summary>
+    public string Output
+    {
+        get
+        {
+            lock (_transcript)
+            {
+                return string.Join(Environment.NewLine, _transcript);
+            }
+        }
+    }
+
+    private void Record(string line)
+    {
+        lock (_transcript)
+        {
+            _transcript.Enqueue(line);
+            if (_transcript.Count > TranscriptLines)
+            {
+                _transcript.Dequeue();
+            }
+        }
+    }
 
     /// <summary>CPU time (user + system) the child has used so far; null once it is gone.</summary>
     public TimeSpan? TotalProcessorTime()
@@ -57,8 +90,9 @@ internal sealed class ChildProcess : IAsyncDisposable
     /// <param name="name">What the child is, for messages.</param>
     /// <param name="executable">How to start <c>blobseer</c>.</param>
     /// <param name="arguments">The command line after the executable.</param>
-    public static ChildProcess Start(string name, BlobSeerExecutable executable, IEnumerable<string> arguments) =>
-        Start(name, executable.FileName, executable.Arguments(arguments));
+    /// <param name="netns">The network namespace to run it in (<c>/run/netns/NETNS</c>); null for this one.</param>
+    public static ChildProcess Start(string name, BlobSeerExecutable executable, IEnumerable<string> arguments, string? netns = null) =>
+        Start(name, executable.StartInfo(arguments, netns));
 
     /// <summary>Starts <paramref name="fileName"/> with <paramref name="arguments"/> (any program, e.g. through <c>nsenter --net</c>).</summary>
     /// <param name="name">What the child is, for messages.</param>
@@ -72,6 +106,11 @@ internal sealed class ChildProcess : IAsyncDisposable
             info.ArgumentList.Add(a);
         }
 
+        return Start(name, info);
+    }
+
+    private static ChildProcess Start(string name, ProcessStartInfo info)
+    {
         info.RedirectStandardOutput = true;
         info.RedirectStandardError = true;
         info.RedirectStandardInput = true;
@@ -86,6 +125,7 @@ internal sealed class ChildProcess : IAsyncDisposable
             }
             else
             {
+                child.Record(e.Data);
                 child._lines.Writer.TryWrite(e.Data);
             }
         };
@@ -93,6 +133,7 @@ internal sealed class ChildProcess : IAsyncDisposable
         {
             if (e.Data is not null)
             {
+                child.Record(e.Data);
                 lock (child._stderrTail)
                 {
                     child._stderrTail.Enqueue(e.Data);
@@ -198,6 +239,39 @@ internal sealed class ChildProcess : IAsyncDisposable
         catch (InvalidOperationException)
         {
             // It had already exited.
+        }
+    }
+
+    /// <summary>
+    /// SIGTERM, then waits for a clean exit and returns its code. Unlike <see cref="StopAsync"/>,
+    /// never kills: a child that outlives <paramref name="timeout"/> is an error (TimeoutException).
+    /// </summary>
+    public async Task<int> TerminateAsync(TimeSpan timeout)
+    {
+        if (!_process.HasExited)
+        {
+            Native.Terminate(_process.Id);
+        }
+
+        try
+        {
+            await _process.WaitForExitAsync().WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"{_name} (pid {_process.Id}) did not stop within {timeout} of SIGTERM:{Environment.NewLine}{Output}");
+        }
+
+        return _process.ExitCode;
+    }
+
+    /// <summary>SIGKILL of the whole tree, at once: no cleanup of any kind runs in the child. Waits until it is gone.</summary>
+    public async Task KillAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
         }
     }
 

@@ -65,6 +65,21 @@ internal sealed class NetworkTestbed : IAsyncDisposable
 
     private string OwnerFile => Path.Combine(OwnerDirectory, RunName + ".owner");
 
+    /// <summary>Null when this machine can build a testbed; else why not, in words (for a test's skip message).</summary>
+    public static string? WhyUnavailable()
+    {
+        try
+        {
+            SystemCommands.CheckPrerequisites();
+            _ = SystemCommands.Nsenter;
+            return null;
+        }
+        catch (BenchException e)
+        {
+            return e.Message;
+        }
+    }
+
     /// <summary>
     /// Builds the testbed: checks for root, <c>ip</c> and <c>tc</c>, then creates the switch, the
     /// hosts, their links, addresses and rate limits. On failure, removes what it created.
@@ -102,7 +117,7 @@ internal sealed class NetworkTestbed : IAsyncDisposable
         for (var i = 0; i < Options.Hosts.Count; i++)
         {
             var host = new TestbedHost(this, Options.Hosts[i], $"{RunName}-{Options.Hosts[i]}", Options.AddressOf(i), i);
-            var port = "p" + i.ToString(CultureInfo.InvariantCulture);
+            var port = host.SwitchPort;
             await AddNamespaceAsync(host.Namespace, ct);
             // Both ends are created where they live: no interface ever appears in the machine's namespace.
             await SystemCommands.IpAsync(ct, "-n", SwitchNamespace, "link", "add", port, "type", "veth", "peer", "name", TestbedHost.Interface, "netns", host.Namespace);

@@ -68,9 +68,22 @@ internal sealed class TestbedHost
         return child;
     }
 
-    /// <summary>Starts <c>blobseer</c> inside this host with <paramref name="arguments"/>.</summary>
-    public ChildProcess Start(string what, BlobSeerExecutable executable, IEnumerable<string> arguments) =>
-        Start(what, executable.FileName, executable.Arguments(arguments));
+    /// <summary>Starts <c>blobseer</c> inside this host with <paramref name="arguments"/>. The testbed stops it when it is disposed.</summary>
+    public ChildProcess Start(string what, BlobSeerExecutable executable, IEnumerable<string> arguments)
+    {
+        var child = ChildProcess.Start($"{what} on {Name}", executable, arguments, Namespace);
+        _testbed.Track(child);
+        return child;
+    }
+
+    /// <summary>Pulls the host's cable: its switch port goes down, its packets go nowhere until <see cref="RestoreLinkAsync"/>.</summary>
+    public Task CutLinkAsync(CancellationToken ct) => SystemCommands.IpAsync(ct, "-n", _testbed.SwitchNamespace, "link", "set", SwitchPort, "down");
+
+    /// <summary>Plugs the host's cable back in.</summary>
+    public Task RestoreLinkAsync(CancellationToken ct) => SystemCommands.IpAsync(ct, "-n", _testbed.SwitchNamespace, "link", "set", SwitchPort, "up");
+
+    /// <summary>The host's port on the switch's bridge.</summary>
+    internal string SwitchPort => "p" + Index.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Runs a short command inside this host and returns what it printed.</summary>
     public Task<CommandResult> RunAsync(string fileName, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken ct) =>
