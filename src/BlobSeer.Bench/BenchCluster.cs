@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using BlobSeer.Client;
 using BlobSeer.Core;
 
@@ -48,7 +46,7 @@ internal sealed class BenchCluster : IAsyncDisposable
         {
             ct.ThrowIfCancellationRequested();
             DeleteDirectory(dataDirectory);
-            var port = FindConsecutiveFreePorts(Math.Max(PortsNeeded, 4 + (dataProviders ?? 0)));
+            var port = FreePorts.Block(Math.Max(PortsNeeded, 4 + (dataProviders ?? 0)));
             List<string> args = ["up", "--host", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture), "--data", dataDirectory];
             if (dataProviders is { } providers)
             {
@@ -116,48 +114,6 @@ internal sealed class BenchCluster : IAsyncDisposable
 
                 await Task.Delay(250, ct);
             }
-        }
-    }
-
-    /// <summary>
-    /// The first of <paramref name="count"/> consecutive loopback ports that can be bound now,
-    /// below Linux's ephemeral range (32768+) so outgoing connections are unlikely to take them.
-    /// </summary>
-    public static int FindConsecutiveFreePorts(int count)
-    {
-        for (var attempt = 0; attempt < 500; attempt++)
-        {
-            var start = Random.Shared.Next(20000, 32000 - count);
-            var free = true;
-            for (var p = start; p < start + count && free; p++)
-            {
-                free = IsFree(p);
-            }
-
-            if (free)
-            {
-                return start;
-            }
-        }
-
-        throw new InvalidOperationException($"no {count} consecutive free loopback ports between 20000 and 32000");
-    }
-
-    private static bool IsFree(int port)
-    {
-        var listener = new TcpListener(IPAddress.Loopback, port);
-        try
-        {
-            listener.Start();
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-        finally
-        {
-            listener.Stop();
         }
     }
 

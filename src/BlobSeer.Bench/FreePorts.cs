@@ -1,18 +1,19 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace BlobSeer.Integration.Tests.Infrastructure;
+namespace BlobSeer.Bench;
 
 /// <summary>
-/// Blocks of consecutive free ports for clusters (<c>blobseer up</c> takes its port and the next
-/// ones). Blocks come from below the kernel's ephemeral range, so outgoing connections of the
-/// tests never take them, and are never handed out twice in one test run.
+/// Blocks of consecutive free loopback ports for clusters (<c>blobseer up</c> takes its port and the
+/// next ones). Blocks come from below the kernel's ephemeral range, so outgoing connections never
+/// take them, and are never handed out twice in one process (a benchmark run, a test run).
 /// </summary>
 internal static class FreePorts
 {
     private static readonly Lock Gate = new();
     private static readonly HashSet<int> Taken = [];
 
+    /// <summary>The first port of <paramref name="count"/> consecutive ports free now and not handed out before.</summary>
     public static int Block(int count)
     {
         var (low, high) = Range();
