@@ -1,3 +1,6 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
 namespace BlobSeer.Bench.Deploy;
 
 /// <summary>What every instance agent replays and writes: the workload of one instance.</summary>
@@ -7,19 +10,19 @@ internal abstract class InstanceAgentOptions
     public required string Trace { get; init; }
 
     /// <summary>Replay pace: 0 back to back, 1 the recorded boot's own timing.</summary>
-    public double Pace { get; set; }
+    public double Pace { get; init; }
 
     /// <summary>Bytes the instance writes in the <c>diffs</c> step. Default 15 MiB.</summary>
-    public long DiffBytes { get; set; } = 15L << 20;
+    public long DiffBytes { get; init; } = 15L << 20;
 
     /// <summary>Seed of the diffs' places and content.</summary>
-    public int Seed { get; set; } = 1;
+    public int Seed { get; init; } = 1;
 
     /// <summary>After the boot, compare sampled reads with this copy of the image; null: no check.</summary>
-    public string? VerifyAgainst { get; set; }
+    public string? VerifyAgainst { get; init; }
 
     /// <summary>For the <c>qemu</c> step: the directory of build-image.sh (vmlinuz, initrd.img, cmdline).</summary>
-    public string? VmDirectory { get; set; }
+    public string? VmDirectory { get; init; }
 }
 
 /// <summary>Options of the mirror agent (<c>bench agent mirror</c>).</summary>
@@ -90,4 +93,29 @@ internal sealed class FileServerAgentOptions
 
     /// <summary>Where uploaded files (qcow2 overlays) go.</summary>
     public required string Store { get; init; }
+}
+
+/// <summary>
+/// How an agent's options travel: the benchmark starts <c>blobseer bench agent KIND JSON</c> with
+/// the options as one JSON argument, and the agent reads them back. The two ends are this
+/// assembly in two processes, so the CLI only forwards the two arguments.
+/// </summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(MirrorAgentOptions))]
+[JsonSerializable(typeof(Qcow2AgentOptions))]
+[JsonSerializable(typeof(CopyAgentOptions))]
+[JsonSerializable(typeof(FileServerAgentOptions))]
+internal sealed partial class AgentOptionsJson : JsonSerializerContext
+{
+    /// <summary>The agent command line after <c>blobseer</c>: <c>bench agent mirror {…}</c>.</summary>
+    public static IReadOnlyList<string> CommandLine(MirrorAgentOptions options) => ["bench", "agent", "mirror", JsonSerializer.Serialize(options, Default.MirrorAgentOptions)];
+
+    /// <summary>The qcow2 agent's command line.</summary>
+    public static IReadOnlyList<string> CommandLine(Qcow2AgentOptions options) => ["bench", "agent", "qcow2", JsonSerializer.Serialize(options, Default.Qcow2AgentOptions)];
+
+    /// <summary>The copy agent's command line.</summary>
+    public static IReadOnlyList<string> CommandLine(CopyAgentOptions options) => ["bench", "agent", "copy", JsonSerializer.Serialize(options, Default.CopyAgentOptions)];
+
+    /// <summary>The file server's command line.</summary>
+    public static IReadOnlyList<string> CommandLine(FileServerAgentOptions options) => ["bench", "agent", "file-server", JsonSerializer.Serialize(options, Default.FileServerAgentOptions)];
 }

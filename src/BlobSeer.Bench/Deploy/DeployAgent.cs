@@ -23,6 +23,33 @@ internal static class DeployAgent
     /// <summary>Now, in Unix microseconds.</summary>
     public static long NowUs() => (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) / 10;
 
+    /// <summary>
+    /// Runs the agent <paramref name="kind"/> (<c>file-server</c>, <c>mirror</c>, <c>qcow2</c>, <c>copy</c>) with
+    /// the options the benchmark serialized for it (<see cref="AgentOptionsJson"/>).
+    /// </summary>
+    /// <exception cref="BenchException">An unknown kind or unreadable options (InvalidArgument).</exception>
+    public static Task RunAsync(string kind, string optionsJson, CancellationToken ct)
+    {
+        try
+        {
+            return kind switch
+            {
+                "file-server" => RunFileServerAsync(Read(optionsJson, AgentOptionsJson.Default.FileServerAgentOptions), ct),
+                "mirror" => RunMirrorAsync(Read(optionsJson, AgentOptionsJson.Default.MirrorAgentOptions), ct),
+                "qcow2" => RunQcow2Async(Read(optionsJson, AgentOptionsJson.Default.Qcow2AgentOptions), ct),
+                "copy" => RunCopyAsync(Read(optionsJson, AgentOptionsJson.Default.CopyAgentOptions), ct),
+                _ => throw BenchException.Usage($"unknown agent '{kind}': use file-server, mirror, qcow2 or copy"),
+            };
+        }
+        catch (JsonException e)
+        {
+            throw new BenchException(Core.ErrorCode.InvalidArgument, $"agent {kind}: bad options: {e.Message}", e);
+        }
+    }
+
+    private static T Read<T>(string json, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) =>
+        JsonSerializer.Deserialize(json, type) ?? throw BenchException.Usage("agent options: null");
+
     /// <summary>The repository's file server: serves the image's data extents to copy agents and takes qcow2 overlays home, until <c>exit</c>.</summary>
     public static async Task RunFileServerAsync(FileServerAgentOptions options, CancellationToken ct)
     {

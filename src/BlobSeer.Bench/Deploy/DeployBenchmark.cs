@@ -183,50 +183,68 @@ internal static partial class DeployBenchmark
         RemoveRunDirectory(dir);
     }
 
-    private static List<string> MirrorArgs(DeployCloud cloud, DeployWorkload workload, string dir, string instance, double pace, bool prefetch, bool record, long diffBytes, int seed)
-    {
-        List<string> args = ["mirror", "--to", cloud.ClusterEndpoint, "--image", DeployCloud.ImageName, "--dir", dir, "--instance", instance,
-            "--trace", workload.TracePath, "--pace", Inv(pace), "--diff-bytes", DeployCloud.I(diffBytes), "--seed", DeployCloud.I(seed), "--verify-against", cloud.Options.ImagePath, "--warm-up", DeployCloud.WarmUpImageName];
-        if (prefetch)
+    private static IReadOnlyList<string> MirrorArgs(DeployCloud cloud, DeployWorkload workload, string dir, string instance, double pace, bool prefetch, bool record,
+        long diffBytes, int seed, string? vmDirectory = null) => AgentOptionsJson.CommandLine(new MirrorAgentOptions
         {
-            args.Add("--prefetch");
-        }
-
-        if (record)
-        {
-            args.Add("--record-boot-order");
-        }
-
-        return args;
-    }
-
-    private static IReadOnlyList<string> Qcow2Args(DeployCloud cloud, DeployWorkload workload, string dir, string instance, double pace, long diffBytes, int seed) =>
-        ["qcow2", "--backing", cloud.NbdUri, "--size", DeployCloud.I(cloud.ImageSize), "--dir", dir, "--store", cloud.FileServer, "--instance", instance,
-            "--trace", workload.TracePath, "--pace", Inv(pace), "--diff-bytes", DeployCloud.I(diffBytes), "--seed", DeployCloud.I(seed),
-            "--verify-against", cloud.Options.ImagePath];
+            Cluster = cloud.ClusterEndpoint,
+            Image = DeployCloud.ImageName,
+            Directory = dir,
+            Instance = instance,
+            Trace = workload.TracePath,
+            Pace = pace,
+            DiffBytes = diffBytes,
+            Seed = seed,
+            VerifyAgainst = cloud.Options.ImagePath,
+            WarmUpImage = DeployCloud.WarmUpImageName,
+            Prefetch = prefetch,
+            RecordBootOrder = record,
+            VmDirectory = vmDirectory,
+        });
 
     private static Func<int, TestbedHost, IReadOnlyList<string>> ArgsFor(DeployCloud cloud, DeployWorkload workload, string variant, string runDir, int n, double pace, long diffBytes) =>
-        (i, host) => [.. BaseArgsFor(cloud, workload, variant, runDir, n, pace, diffBytes)(i, host), "--vm-dir", Path.GetDirectoryName(workload.ImagePath)!];
-
-    private static Func<int, TestbedHost, IReadOnlyList<string>> BaseArgsFor(DeployCloud cloud, DeployWorkload workload, string variant, string runDir, int n, double pace, long diffBytes) =>
         (i, host) =>
         {
             var dir = Path.Combine(runDir, host.Name);
             var instance = string.Create(CultureInfo.InvariantCulture, $"{variant}n{n}{host.Name}");
             var seed = 1000 + i;
+            var vm = Path.GetDirectoryName(workload.ImagePath)!;
             return variant switch
             {
-                Lazy => MirrorArgs(cloud, workload, dir, instance, pace, prefetch: false, record: false, diffBytes, seed),
-                Prefetch => MirrorArgs(cloud, workload, dir, instance, pace, prefetch: true, record: false, diffBytes, seed),
-                Qcow2 => Qcow2Args(cloud, workload, dir, instance, pace, diffBytes, seed),
-                Copy => ["copy", "--from", cloud.FileServer, "--out", Path.Combine(dir, "image.raw"), "--trace", workload.TracePath, "--pace", Inv(pace),
-                    "--verify-against", cloud.Options.ImagePath],
-                _ => [
-                    "copy", "--from", i == 0 ? cloud.FileServer : $"{cloud.Compute[i - 1].Address}:{RelayPort}",
-                    "--out", Path.Combine(dir, "image.raw"), "--trace", workload.TracePath, "--pace", Inv(pace),
-                    "--verify-against", cloud.Options.ImagePath,
-                    .. i < n - 1 ? (string[])["--relay-listen", $"{host.Address}:{RelayPort}"] : [],
-                ],
+                Lazy => MirrorArgs(cloud, workload, dir, instance, pace, prefetch: false, record: false, diffBytes, seed, vm),
+                Prefetch => MirrorArgs(cloud, workload, dir, instance, pace, prefetch: true, record: false, diffBytes, seed, vm),
+                Qcow2 => AgentOptionsJson.CommandLine(new Qcow2AgentOptions
+                {
+                    Backing = cloud.NbdUri,
+                    SizeBytes = cloud.ImageSize,
+                    Directory = dir,
+                    Store = cloud.FileServer,
+                    Instance = instance,
+                    Trace = workload.TracePath,
+                    Pace = pace,
+                    DiffBytes = diffBytes,
+                    Seed = seed,
+                    VerifyAgainst = cloud.Options.ImagePath,
+                    VmDirectory = vm,
+                }),
+                Copy => AgentOptionsJson.CommandLine(new CopyAgentOptions
+                {
+                    From = cloud.FileServer,
+                    Output = Path.Combine(dir, "image.raw"),
+                    Trace = workload.TracePath,
+                    Pace = pace,
+                    VerifyAgainst = cloud.Options.ImagePath,
+                    VmDirectory = vm,
+                }),
+                _ => AgentOptionsJson.CommandLine(new CopyAgentOptions
+                {
+                    From = i == 0 ? cloud.FileServer : $"{cloud.Compute[i - 1].Address}:{RelayPort}",
+                    Output = Path.Combine(dir, "image.raw"),
+                    Trace = workload.TracePath,
+                    Pace = pace,
+                    VerifyAgainst = cloud.Options.ImagePath,
+                    VmDirectory = vm,
+                    RelayListen = i < n - 1 ? $"{host.Address}:{RelayPort}" : null,
+                }),
             };
         };
 
@@ -337,5 +355,4 @@ internal static partial class DeployBenchmark
         _ => "prepropagation: pipelined chain",
     };
 
-    private static string Inv(double d) => d.ToString(CultureInfo.InvariantCulture);
 }

@@ -155,7 +155,8 @@ internal sealed class DeployCloud : IAsyncDisposable
         await RunSelfAsync(Repository, ["--cluster", ClusterEndpoint, "image", "import", warmUp, "--name", WarmUpImageName, "--page-size", I(Options.ChunkSize), "--format", "raw"], ct);
 
         Directory.CreateDirectory(RepositoryStore);
-        var server = Repository.Start("file server", Options.Executable, ["bench", "agent", "file-server", "--listen", FileServer, "--image", Options.ImagePath, "--store", RepositoryStore]);
+        var server = Repository.Start("file server", Options.Executable,
+            AgentOptionsJson.CommandLine(new FileServerAgentOptions { Listen = FileServer, Image = Options.ImagePath, Store = RepositoryStore }));
         _services.Add(server);
         var ready = await Phase.RunAsync("the repository's file server", TimeSpan.FromMinutes(5), t => server.WaitForLineAsync(l => l.StartsWith("ready", StringComparison.Ordinal), t), ct);
         ImageDataBytes = long.Parse(ready[(ready.IndexOf("bytes=", StringComparison.Ordinal) + 6)..], CultureInfo.InvariantCulture);

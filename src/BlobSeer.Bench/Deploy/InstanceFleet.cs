@@ -24,7 +24,7 @@ internal sealed class InstanceFleet : IAsyncDisposable
         {
             for (var i = 0; i < hosts.Count; i++)
             {
-                agents.Add(hosts[i].Start(what, executable, ["bench", "agent", .. args(i, hosts[i])]));
+                agents.Add(hosts[i].Start(what, executable, args(i, hosts[i])));
             }
 
             await Phase.RunAsync($"starting {hosts.Count} {what} agents", TimeSpan.FromMinutes(5),
