@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using BlobSeer.Bench;
 using BlobSeer.Integration.Tests.Infrastructure;
 
 namespace BlobSeer.Integration.Tests;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using BlobSeer.Bench;
 using BlobSeer.Integration.Tests.Infrastructure;
 
 namespace BlobSeer.Integration.Tests;

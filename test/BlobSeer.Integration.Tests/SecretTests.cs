@@ -1,3 +1,4 @@
+using BlobSeer.Bench;
 using BlobSeer.Integration.Tests.Infrastructure;
 
 namespace BlobSeer.Integration.Tests;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.Versioning;
-using BlobSeer.Cli.Bench.Testbed;
+using BlobSeer.Bench.Testbed;
 using BlobSeer.Integration.Tests.Infrastructure;
 
 namespace BlobSeer.Integration.Tests;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.Versioning;
-using BlobSeer.Cli.Bench;
+using BlobSeer.Bench;
 using BlobSeer.Integration.Tests.Infrastructure;
 using BlobSeer.Mirror.Mirroring;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using BlobSeer.Cli.Output;
 using BlobSeer.Client;
+using BlobSeer.Core;
 using Spectre.Console;
 
 namespace BlobSeer.Cli.Commands;
@@ -136,7 +137,7 @@ internal static class ClusterCommand
         {
             using var client = await Connection.ConnectAsync(Connection.Endpoint(p, cluster), ct);
             var status = await client.GetClusterStatusAsync(ct);
-            var report = new ClusterStatusJson(status, Problems(status));
+            var report = new ClusterStatusJson(status, ClusterHealth.Of(status).Problems);
             if (p.GetValue(json))
             {
                 JsonOutput.Write(report, Console.Out);
@@ -149,48 +150,6 @@ internal static class ClusterCommand
             return ExitCodes.Ok;
         });
         return command;
-    }
-
-    /// <summary>Everything that is not as it should be, one sentence each.</summary>
-    internal static IReadOnlyList<string> Problems(ClusterStatus s)
-    {
-        var problems = new List<string>();
-        foreach (var m in s.MetadataProviders.Where(m => !m.Reachable))
-        {
-            problems.Add($"metadata provider {m.Endpoint} does not answer ({m.Error}); writes use the next member, reads the other replicas");
-        }
-
-        if (s.Rebalancing)
-        {
-            problems.Add($"the metadata ring is rebalancing after a change ({s.RebalancedNodes} nodes placed so far); a leaving member must keep running");
-        }
-
-        foreach (var d in s.DataProviders.Where(d => d.Alive && d.Draining))
-        {
-            problems.Add(d.Repaired
-                ? $"data provider {d.Id} ({d.Endpoint}) is drained and can be stopped"
-                : $"data provider {d.Id} ({d.Endpoint}) is draining: its pages are being copied elsewhere");
-        }
-
-        foreach (var d in s.DataProviders.Where(d => !d.Alive))
-        {
-            problems.Add(d.Repaired
-                ? $"data provider {d.Id} ({d.Endpoint}) is dead; its pages were copied to other providers"
-                : $"data provider {d.Id} ({d.Endpoint}) is dead; its pages are read from other replicas" +
-                  (s.Repair is { } r ? $" and copied elsewhere after {r.RepairAfter.TotalSeconds:0} s of silence" : ""));
-        }
-
-        if (s.Repair is { PagesWithoutReplica: > 0 } lost)
-        {
-            problems.Add($"{lost.PagesWithoutReplica} pages have no readable replica left: bring back a provider that held them");
-        }
-
-        if (s.Repair is { LastError: { } error })
-        {
-            problems.Add($"the last re-replication pass stopped early and is retried: {error}");
-        }
-
-        return problems;
     }
 
     private static void Print(ClusterStatusJson report)
@@ -222,7 +181,7 @@ internal static class ClusterCommand
                 (false, _, true) => "dead, repaired",
                 _ => "dead",
             };
-            data.AddRow(d.Id.ToString(), Markup.Escape(d.Endpoint), state, Sizes.Format(d.FreeBytes), Sizes.Format(d.CapacityBytes), d.Pages.ToString());
+            data.AddRow(d.Id.ToString(), Markup.Escape(d.Endpoint), state, ByteSizes.Format(d.FreeBytes), ByteSizes.Format(d.CapacityBytes), d.Pages.ToString());
         }
 
         Terminal.Stdout.Write(data);
@@ -239,10 +198,4 @@ internal static class ClusterCommand
 
         Terminal.Stdout.WriteLine(report.Healthy ? "healthy" : "degraded: " + string.Join("; ", report.Problems));
     }
-}
-
-/// <summary>The <c>--json</c> shape of <c>cluster status</c>.</summary>
-internal sealed record ClusterStatusJson(ClusterStatus Status, IReadOnlyList<string> Problems)
-{
-    public bool Healthy => Problems.Count == 0;
 }

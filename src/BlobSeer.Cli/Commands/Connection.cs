@@ -1,4 +1,5 @@
 using System.CommandLine;
+using BlobSeer.Cli.Output;
 using BlobSeer.Client;
 using BlobSeer.Core;
 using BlobSeer.Protocol;

@@ -48,7 +48,7 @@ internal static class ImageCommand
                 Format = p.GetValue(format)!,
             };
             var result = await RunWithProgressAsync(path, (onPlan, progress) => ImageImporter.ImportAsync(client, path, options, onPlan, progress, ct));
-            Console.Error.WriteLine($"imported {path} ({result.SourceFormat}, {Sizes.Format(result.Size)}): {Sizes.Format(result.StoredBytes)} stored, the rest holes");
+            Console.Error.WriteLine($"imported {path} ({result.SourceFormat}, {ByteSizes.Format(result.Size)}): {ByteSizes.Format(result.StoredBytes)} stored, the rest holes");
             Console.Out.WriteLine($"{result.Name}@{result.Version}");
             return ExitCodes.Ok;
         });

@@ -1,3 +1,5 @@
+using BlobSeer.Cli.Output;
+
 namespace BlobSeer.Cli.Commands;
 
 /// <summary>

@@ -54,7 +54,7 @@ internal static class MountCommand
             {
                 foreach (var image in host.Images)
                 {
-                    Console.Error.WriteLine($"{Path.Combine(mount.MountPoint, image.Name + ".raw")}: {image.GetStatus().Image}, {Sizes.Format(image.Size)}");
+                    Console.Error.WriteLine($"{Path.Combine(mount.MountPoint, image.Name + ".raw")}: {image.GetStatus().Image}, {ByteSizes.Format(image.Size)}");
                 }
 
                 Console.Error.WriteLine($"'blobseer mirror status {mount.MountPoint}' shows progress; Ctrl-C unmounts");
@@ -100,7 +100,7 @@ internal static class MountCommand
             await server.StartAsync(ct);
             foreach (var image in host.Images)
             {
-                Console.Error.WriteLine($"nbd://{server.LocalEndPoint}/{image.Name}: writable instance of {image.GetStatus().Image}, {Sizes.Format(image.Size)}");
+                Console.Error.WriteLine($"nbd://{server.LocalEndPoint}/{image.Name}: writable instance of {image.GetStatus().Image}, {ByteSizes.Format(image.Size)}");
             }
 
             Console.Error.WriteLine($"also nbd://{server.LocalEndPoint}/IMAGE[@VERSION] read-only; Ctrl-C stops");

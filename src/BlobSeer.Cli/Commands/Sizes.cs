@@ -1,92 +1,11 @@
 using System.CommandLine;
-using System.Globalization;
+using BlobSeer.Core;
 
 namespace BlobSeer.Cli.Commands;
 
-/// <summary>
-/// Byte sizes as people type them: <c>4096</c>, <c>256KiB</c>, <c>1.5GiB</c>, <c>64K</c>. Every
-/// unit is binary (K = KiB = 1024); the decimal-looking <c>KB</c>, <c>MB</c> are refused rather
-/// than guessed, since half the world reads them as powers of ten.
-/// </summary>
+/// <summary>Size options (<c>--size 256MiB</c>): <see cref="ByteSizes"/> parsing, with errors that name the option.</summary>
 internal static class Sizes
 {
-    private static readonly (string Unit, long Factor)[] Units =
-    [
-        ("B", 1), ("K", 1L << 10), ("KiB", 1L << 10), ("M", 1L << 20), ("MiB", 1L << 20),
-        ("G", 1L << 30), ("GiB", 1L << 30), ("T", 1L << 40), ("TiB", 1L << 40),
-    ];
-
-    /// <summary>Parses a size; on failure <paramref name="error"/> says why, in words.</summary>
-    public static bool TryParse(string text, out long bytes, out string error)
-    {
-        bytes = 0;
-        var s = text.Trim();
-        var split = 0;
-        while (split < s.Length && (char.IsAsciiDigit(s[split]) || s[split] == '.'))
-        {
-            split++;
-        }
-
-        var number = s[..split];
-        var unit = s[split..].Trim();
-        if (number.Length == 0)
-        {
-            error = s.StartsWith('-') ? "a size cannot be negative" : "a size starts with a number, e.g. 4096, 256KiB, 1GiB";
-            return false;
-        }
-
-        long factor = 0;
-        foreach (var (name, f) in Units)
-        {
-            if (unit.Length == 0 || string.Equals(unit, name, StringComparison.OrdinalIgnoreCase))
-            {
-                factor = unit.Length == 0 ? 1 : f;
-                break;
-            }
-        }
-
-        if (factor == 0)
-        {
-            error = unit.Length == 2 && "KMGT".Contains(char.ToUpperInvariant(unit[0])) && char.ToUpperInvariant(unit[1]) == 'B'
-                ? $"unit '{unit}' is ambiguous: use {char.ToUpperInvariant(unit[0])}iB or {char.ToUpperInvariant(unit[0])} (both 1024-based)"
-                : $"unknown unit '{unit}': use B, K/KiB, M/MiB, G/GiB or T/TiB";
-            return false;
-        }
-
-        if (!decimal.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value))
-        {
-            error = $"'{number}' is not a number";
-            return false;
-        }
-
-        decimal total;
-        try
-        {
-            total = value * factor;
-        }
-        catch (OverflowException)
-        {
-            error = "too large";
-            return false;
-        }
-
-        if (total > long.MaxValue)
-        {
-            error = "too large";
-            return false;
-        }
-
-        if (total != decimal.Truncate(total))
-        {
-            error = "not a whole number of bytes";
-            return false;
-        }
-
-        bytes = (long)total;
-        error = "";
-        return true;
-    }
-
     /// <summary>A size option: parse errors become usage errors naming the option.</summary>
     public static Option<long> Option(string name, string description, long? defaultValue = null, long max = long.MaxValue)
     {
@@ -115,7 +34,7 @@ internal static class Sizes
     private static long Parse(System.CommandLine.Parsing.ArgumentResult result, string option, long max)
     {
         var token = result.Tokens.Count == 1 ? result.Tokens[0].Value : string.Join(' ', result.Tokens.Select(t => t.Value));
-        if (!TryParse(token, out var bytes, out var error))
+        if (!ByteSizes.TryParse(token, out var bytes, out var error))
         {
             result.AddError($"bad size '{token}' for {option}: {error}");
             return 0;
@@ -123,25 +42,11 @@ internal static class Sizes
 
         if (bytes > max)
         {
-            result.AddError($"bad size '{token}' for {option}: at most {Format(max)}");
+            result.AddError($"bad size '{token}' for {option}: at most {ByteSizes.Format(max)}");
             return 0;
         }
 
         return bytes;
     }
 
-    /// <summary>A size for people: <c>20 MiB</c>, <c>1.5 KiB</c>, <c>512 B</c>.</summary>
-    public static string Format(long bytes)
-    {
-        string[] units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-        var unit = 0;
-        var value = (double)bytes;
-        while (Math.Abs(value) >= 1024 && unit < units.Length - 1)
-        {
-            value /= 1024;
-            unit++;
-        }
-
-        return unit == 0 ? $"{bytes} B" : value == Math.Floor(value) ? $"{value:0} {units[unit]}" : $"{value:0.##} {units[unit]}";
-    }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using BlobSeer.Cli.Output;
+using BlobSeer.Core;
 using BlobSeer.Mirror.Hosting;
 using BlobSeer.Mirror.Mirroring;
 using Spectre.Console;
@@ -33,7 +34,7 @@ internal static class SnapshotCommand
             }
             else
             {
-                Console.Error.WriteLine($"committed {Sizes.Format(result.CommittedBytes)} of {instance}");
+                Console.Error.WriteLine($"committed {ByteSizes.Format(result.CommittedBytes)} of {instance}");
                 Console.Out.WriteLine(result.ToString());
             }
 
@@ -84,9 +85,9 @@ internal static class SnapshotCommand
         var table = new Table().Border(TableBorder.Simple).AddColumns("image", "from", "base", "size", "local", "dirty", "fetched", "prefetched", "mode");
         foreach (var s in list)
         {
-            table.AddRow(Markup.Escape(s.Name), Markup.Escape(s.Image), Markup.Escape(s.Base), Sizes.Format(s.Size),
-                $"{Sizes.Format(s.LocalBytes)} ({100.0 * s.LocalBytes / s.Size:0}%)", Sizes.Format(s.DirtyBytes),
-                Sizes.Format(s.FetchedBytes), Sizes.Format(s.PrefetchedBytes), s.ReadOnly ? "ro" : "rw");
+            table.AddRow(Markup.Escape(s.Name), Markup.Escape(s.Image), Markup.Escape(s.Base), ByteSizes.Format(s.Size),
+                $"{ByteSizes.Format(s.LocalBytes)} ({100.0 * s.LocalBytes / s.Size:0}%)", ByteSizes.Format(s.DirtyBytes),
+                ByteSizes.Format(s.FetchedBytes), ByteSizes.Format(s.PrefetchedBytes), s.ReadOnly ? "ro" : "rw");
         }
 
         Terminal.Stdout.Write(table);
@@ -132,6 +133,3 @@ internal static class SnapshotCommand
         throw new CliException(ExitCodes.NotFound, $"{path} is neither a blobseer mount point nor the cache directory of a running mirror");
     }
 }
-
-/// <summary><c>blobseer snapshot --json</c>.</summary>
-internal sealed record SnapshotJson(ulong BlobId, string? BlobName, ulong Version, long CommittedBytes);

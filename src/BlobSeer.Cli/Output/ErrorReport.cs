@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Text.RegularExpressions;
-using BlobSeer.Cli.Commands;
+using BlobSeer.Bench;
 using BlobSeer.Core;
 
 namespace BlobSeer.Cli.Output;
@@ -52,6 +52,7 @@ internal static partial class ErrorReport
         return e switch
         {
             CliException c => (c.ExitCode, c.Message),
+            BenchException b => (ExitCode(b.Code), b.Message),
             OperationCanceledException when interrupted => (ExitCodes.Interrupted, "interrupted"),
             BlobSeerException b => (ExitCode(b.Code), b.Message),
             FileNotFoundException f => (ExitCodes.NotFound, $"file '{f.FileName}' not found"),

@@ -43,12 +43,21 @@ internal sealed record VersionJson(ulong Version, long Size, bool Published, Dat
 /// <summary>A byte range a version wrote.</summary>
 internal sealed record RangeJson(long Offset, long Length);
 
+/// <summary><c>blobseer snapshot --json</c>.</summary>
+internal sealed record SnapshotJson(ulong BlobId, string? BlobName, ulong Version, long CommittedBytes);
+
+/// <summary>The <c>--json</c> shape of <c>cluster status</c>.</summary>
+internal sealed record ClusterStatusJson(ClusterStatus Status, IReadOnlyList<string> Problems)
+{
+    public bool Healthy => Problems.Count == 0;
+}
+
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
 [JsonSerializable(typeof(BlobJson))]
 [JsonSerializable(typeof(VersionJson))]
 [JsonSerializable(typeof(IReadOnlyList<BlobJson>))]
 [JsonSerializable(typeof(IReadOnlyList<VersionJson>))]
-[JsonSerializable(typeof(BlobSeer.Cli.Commands.SnapshotJson))]
-[JsonSerializable(typeof(BlobSeer.Cli.Commands.ClusterStatusJson))]
+[JsonSerializable(typeof(SnapshotJson))]
+[JsonSerializable(typeof(ClusterStatusJson))]
 [JsonSerializable(typeof(BlobSeer.Mirror.Mirroring.MirrorStatus[]))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

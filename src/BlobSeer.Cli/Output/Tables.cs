@@ -1,4 +1,4 @@
-using BlobSeer.Cli.Commands;
+using BlobSeer.Core;
 using Spectre.Console;
 
 namespace BlobSeer.Cli.Output;
@@ -21,7 +21,7 @@ internal static class Tables
         table.Columns[3].RightAligned();
         foreach (var b in blobs)
         {
-            table.AddRow(Cells(b.Id.ToString(), b.Name ?? "-", b.LatestVersion.ToString(), Sizes.Format(b.Size), Sizes.Format(b.PageSize),
+            table.AddRow(Cells(b.Id.ToString(), b.Name ?? "-", b.LatestVersion.ToString(), ByteSizes.Format(b.Size), ByteSizes.Format(b.PageSize),
                 b.Replication.ToString(), Parent(b), Time(b.Created)));
         }
 
@@ -34,16 +34,16 @@ internal static class Tables
         void Row(string key, string value) => grid.AddRow(new Text(key, new Style(decoration: Decoration.Bold)), new Text(value));
         Row("id", b.Id.ToString());
         Row("name", b.Name ?? "-");
-        Row("page size", $"{Sizes.Format(b.PageSize)} ({b.PageSize} bytes)");
+        Row("page size", $"{ByteSizes.Format(b.PageSize)} ({b.PageSize} bytes)");
         Row("replication", b.Replication.ToString());
         Row("latest version", b.LatestVersion.ToString());
-        Row("size", $"{Sizes.Format(b.Size)} ({b.Size} bytes)");
+        Row("size", $"{ByteSizes.Format(b.Size)} ({b.Size} bytes)");
         Row("parent", Parent(b));
         Row("created", Time(b.Created));
         if (b.Version is { } v)
         {
             Row("version", v.Version.ToString());
-            Row("  size", $"{Sizes.Format(v.Size)} ({v.Size} bytes)");
+            Row("  size", $"{ByteSizes.Format(v.Size)} ({v.Size} bytes)");
             Row("  published", v.Published ? "yes" : "no (in flight)");
             Row("  created", Time(v.Created));
             Row("  wrote", v.Noop ? "nothing (writer gave up; reads as the previous version)" : Ranges(v.Ranges, 8));
@@ -63,7 +63,7 @@ internal static class Tables
         table.Columns[1].RightAligned();
         foreach (var v in versions)
         {
-            table.AddRow(Cells(v.Version.ToString(), Sizes.Format(v.Size), v.Published ? "yes" : "no", Time(v.Created), v.Noop ? "nothing (given up)" : Ranges(v.Ranges, 3)));
+            table.AddRow(Cells(v.Version.ToString(), ByteSizes.Format(v.Size), v.Published ? "yes" : "no", Time(v.Created), v.Noop ? "nothing (given up)" : Ranges(v.Ranges, 3)));
         }
 
         Terminal.Stdout.Write(table);
@@ -80,7 +80,7 @@ internal static class Tables
             return "-";
         }
 
-        var shown = string.Join(", ", ranges.Take(max).Select(r => $"{Sizes.Format(r.Length)} at {r.Offset}"));
+        var shown = string.Join(", ", ranges.Take(max).Select(r => $"{ByteSizes.Format(r.Length)} at {r.Offset}"));
         return ranges.Count > max ? $"{shown}, … ({ranges.Count - max} more)" : shown;
     }
 

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Runtime.Versioning;
 using System.Text.Json;
 using System.Xml.Linq;
-using BlobSeer.Cli.Bench;
+using BlobSeer.Bench;
 using BlobSeer.Integration.Tests.Infrastructure;
 
 namespace BlobSeer.Integration.Tests.Bench;

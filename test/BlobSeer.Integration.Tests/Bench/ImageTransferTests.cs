@@ -1,7 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.Versioning;
-using BlobSeer.Cli.Bench.Deploy;
+using BlobSeer.Bench;
+using BlobSeer.Bench.Deploy;
 using BlobSeer.Integration.Tests.Infrastructure;
 using BlobSeer.Mirror.Mirroring;
 
@@ -91,14 +92,14 @@ public sealed class ImageTransferTests : IDisposable
             new(2, AccessKind.Write, 1 << 20, 4096),
         ]);
 
-        DeployAgent.Verify(trace, copy, image);
+        InstanceVerification.Verify(trace, copy, image);
 
         using (var handle = File.OpenHandle(copy, FileMode.Open, FileAccess.Write))
         {
             RandomAccess.Write(handle, new byte[] { 0x5a }, (4 << 20) + 8192 + 1000);
         }
 
-        Should.Throw<Cli.Commands.CliException>(() => DeployAgent.Verify(trace, copy, image)).Message.ShouldContain("differs");
+        Should.Throw<BenchException>(() => InstanceVerification.Verify(trace, copy, image)).Message.ShouldContain("differs");
     }
 
     public void Dispose() => _directory.Dispose();

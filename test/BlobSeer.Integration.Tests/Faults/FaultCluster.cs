@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using BlobSeer.Bench;
 using BlobSeer.Client;
 using BlobSeer.Integration.Tests.Infrastructure;
 using BlobSeer.Protocol.Messages;

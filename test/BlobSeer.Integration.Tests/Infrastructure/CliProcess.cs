@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using BlobSeer.Bench;
 
 namespace BlobSeer.Integration.Tests.Infrastructure;
 
@@ -15,45 +16,25 @@ internal static class CliProcess
     public static string DotNet { get; } =
         Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
 
+    /// <summary>
+    /// How the tests start the built CLI — for runs to completion here, for servers
+    /// (<see cref="ServerProcess"/>), and for the lab's own children. Tests name their cluster
+    /// explicitly; a developer's environment must not redirect them.
+    /// </summary>
+    public static BlobSeerExecutable Executable { get; } = BlobSeerExecutable.ForDll(DllPath, DotNet) with
+    {
+        Environment = new Dictionary<string, string?> { ["BLOBSEER_CLUSTER"] = null, ["BLOBSEER_DEBUG"] = null, ["DOTNET_NOLOGO"] = "1" },
+    };
+
     public static ProcessStartInfo StartInfo(IEnumerable<string> args) => StartInfo(args, netns: null);
 
-    /// <summary>
-    /// The start info of <c>blobseer args…</c>; inside network namespace <paramref name="netns"/>
-    /// (made by <c>ip netns add</c>) when given.
-    /// </summary>
-    /// <remarks>
-    /// <c>nsenter --net</c> rather than <c>ip netns exec</c>: both exec, so the process is the CLI
-    /// itself, but <c>ip netns exec</c> also gives the process a mount namespace of its own, a copy of
-    /// every mount of the moment. Where / is not a shared mount, a FUSE mount of a test running
-    /// beside then outlives its unmount in that copy, and its daemon never sees the end of its session.
-    /// </remarks>
+    /// <summary>The start info of <c>blobseer args…</c>, all three streams redirected; inside network namespace <paramref name="netns"/> when given.</summary>
     public static ProcessStartInfo StartInfo(IEnumerable<string> args, string? netns)
     {
-        var info = new ProcessStartInfo(netns is null ? DotNet : "nsenter")
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        if (netns is not null)
-        {
-            foreach (var a in (string[])[$"--net=/run/netns/{netns}", "--", DotNet])
-            {
-                info.ArgumentList.Add(a);
-            }
-        }
-
-        info.ArgumentList.Add(DllPath);
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        // Tests name their cluster explicitly; a developer's environment must not redirect them.
-        info.Environment.Remove("BLOBSEER_CLUSTER");
-        info.Environment.Remove("BLOBSEER_DEBUG");
-        info.Environment["DOTNET_NOLOGO"] = "1";
+        var info = Executable.StartInfo(args, netns);
+        info.RedirectStandardInput = true;
+        info.RedirectStandardOutput = true;
+        info.RedirectStandardError = true;
         return info;
     }
 

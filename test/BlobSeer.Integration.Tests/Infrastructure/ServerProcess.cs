@@ -1,46 +1,33 @@
-using System.Diagnostics;
-using System.Text;
+using BlobSeer.Bench;
 
 namespace BlobSeer.Integration.Tests.Infrastructure;
 
 /// <summary>
-/// A <c>blobseer up</c> or <c>blobseer serve</c> child process: started, awaited until it prints
-/// its <c>endpoint HOST:PORT</c> line, stopped with SIGTERM, killed if it outlives the test.
+/// A <c>blobseer up</c>, <c>serve</c>, <c>mount</c> or <c>nbd</c> child process, started by the lab's
+/// launcher (<see cref="ChildProcess"/>, with <see cref="CliProcess.Executable"/>), awaited until it
+/// prints its ready line (<c>endpoint HOST:PORT</c> by default), stopped with SIGTERM, killed with
+/// SIGKILL, or killed when the test is done with it.
 /// </summary>
 internal sealed class ServerProcess : IAsyncDisposable
 {
-    private readonly Process _process;
-    private readonly StringBuilder _output = new();
-    private readonly TaskCompletionSource<string> _endpoint = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly string _commandLine;
-    private readonly string _readyPrefix;
+    private readonly ChildProcess _child;
 
-    private ServerProcess(Process process, string commandLine, string readyPrefix)
+    private ServerProcess(ChildProcess child, string endpoint)
     {
-        _process = process;
-        _commandLine = commandLine;
-        _readyPrefix = readyPrefix;
+        _child = child;
+        Endpoint = endpoint;
     }
 
-    /// <summary>The address it printed on its <c>endpoint</c> line.</summary>
-    public string Endpoint { get; private set; } = "";
+    /// <summary>What it printed after its ready prefix: the address of its <c>endpoint</c> line.</summary>
+    public string Endpoint { get; }
 
-    public int Pid => _process.Id;
+    public int Pid => _child.Id;
 
     /// <summary>Whether the process has ended (stopped, killed or crashed).</summary>
-    public bool HasExited => _process.HasExited;
+    public bool HasExited => _child.HasExited;
 
     /// <summary>Everything it wrote so far (stdout and stderr), for failure messages.</summary>
-    public string Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return _output.ToString();
-            }
-        }
-    }
+    public string Output => _child.Output;
 
     /// <summary>Starts <c>blobseer up</c> on a directory and port.</summary>
     public static Task<ServerProcess> UpAsync(string dataDirectory, int port) =>
@@ -56,91 +43,40 @@ internal sealed class ServerProcess : IAsyncDisposable
     /// <summary>As <see cref="StartAsync(IReadOnlyList{string}, TimeSpan?, string)"/>, inside network namespace <paramref name="netns"/> (null: this one).</summary>
     public static async Task<ServerProcess> StartAsync(IReadOnlyList<string> args, string? netns, TimeSpan? timeout = null, string readyPrefix = "endpoint ")
     {
-        var process = Process.Start(CliProcess.StartInfo(args, netns)) ?? throw new InvalidOperationException("dotnet did not start");
-        process.StandardInput.Close();
-        var server = new ServerProcess(process, string.Join(' ', args), readyPrefix);
-        _ = server.PumpAsync(process.StandardOutput, isStdout: true);
-        _ = server.PumpAsync(process.StandardError, isStdout: false);
+        var commandLine = string.Join(' ', args);
+        var child = ChildProcess.Start($"blobseer {commandLine}", CliProcess.Executable, args, netns);
         try
         {
-            var exited = process.WaitForExitAsync();
-            var first = await Task.WhenAny(server._endpoint.Task, exited).WaitAsync(timeout ?? TimeSpan.FromSeconds(60));
-            if (first != server._endpoint.Task)
-            {
-                await Task.Delay(200);
-                throw new InvalidOperationException($"blobseer {server._commandLine} exited with {process.ExitCode} before it was up:\n{server.Output}");
-            }
-
-            server.Endpoint = await server._endpoint.Task;
-            return server;
+            using var wait = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
+            var line = await child.WaitForLineAsync(l => l.StartsWith(readyPrefix, StringComparison.Ordinal), wait.Token);
+            return new ServerProcess(child, line[readyPrefix.Length..].Trim());
         }
-        catch (TimeoutException)
+        catch (OperationCanceledException)
         {
-            await server.DisposeAsync();
-            throw new TimeoutException($"blobseer {server._commandLine} printed no endpoint line:\n{server.Output}");
+            await child.KillAsync();
+            await child.DisposeAsync();
+            throw new TimeoutException($"blobseer {commandLine} printed no '{readyPrefix.Trim()}' line:\n{child.Output}");
         }
-        catch
+        catch (InvalidOperationException)
         {
-            await server.DisposeAsync();
-            throw;
-        }
-    }
-
-    private async Task PumpAsync(StreamReader reader, bool isStdout)
-    {
-        while (await reader.ReadLineAsync() is { } line)
-        {
-            lock (_output)
-            {
-                _output.AppendLine(line);
-            }
-
-            if (isStdout && line.StartsWith(_readyPrefix, StringComparison.Ordinal))
-            {
-                _endpoint.TrySetResult(line[_readyPrefix.Length..].Trim());
-            }
+            // It exited before it was ready; give its last words a moment to arrive.
+            await Task.Delay(200);
+            var output = child.Output;
+            var code = child.HasExited ? child.ExitCode : -1;
+            await child.DisposeAsync();
+            throw new InvalidOperationException($"blobseer {commandLine} exited with {code} before it was up:\n{output}");
         }
     }
 
     /// <summary>Sends SIGTERM (a clean stop) and returns the exit code; fails if it takes longer than the timeout.</summary>
-    public async Task<int> StopAsync(TimeSpan? timeout = null)
-    {
-        if (!_process.HasExited)
-        {
-            using var kill = Process.Start("kill", ["-TERM", Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
-            await kill.WaitForExitAsync();
-        }
-
-        try
-        {
-            await _process.WaitForExitAsync().WaitAsync(timeout ?? TimeSpan.FromSeconds(30));
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"blobseer {_commandLine} did not stop within {timeout ?? TimeSpan.FromSeconds(30)} of SIGTERM:\n{Output}");
-        }
-
-        return _process.ExitCode;
-    }
+    public Task<int> StopAsync(TimeSpan? timeout = null) => _child.TerminateAsync(timeout ?? TimeSpan.FromSeconds(30));
 
     /// <summary>Kills the process outright (SIGKILL): no cleanup of any kind runs.</summary>
-    public async Task KillAsync()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
-        }
-    }
+    public Task KillAsync() => _child.KillAsync();
 
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
-        }
-
-        _process.Dispose();
+        await _child.KillAsync();
+        await _child.DisposeAsync();
     }
 }

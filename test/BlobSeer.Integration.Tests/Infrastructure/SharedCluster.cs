@@ -1,3 +1,4 @@
+using BlobSeer.Bench;
 using BlobSeer.Integration.Tests.Infrastructure;
 
 [assembly: AssemblyFixture(typeof(SharedCluster))]
@@ -6,27 +7,27 @@ namespace BlobSeer.Integration.Tests.Infrastructure;
 
 /// <summary>
 /// One <c>blobseer up</c> process shared by the tests that only need some cluster; each test
-/// makes its own blobs. Tests that stop or reconfigure a cluster start their own.
+/// makes its own blobs. It is the lab's loopback cluster (<see cref="BenchCluster"/>), started once
+/// it takes writes. Tests that stop or reconfigure a cluster start their own.
 /// </summary>
 public sealed class SharedCluster : IAsyncLifetime
 {
     private readonly TempDirectory _directory = new("blobseer-it-shared");
-    private ServerProcess? _server;
+    private BenchCluster? _cluster;
 
     /// <summary>The cluster endpoint, for <c>--cluster</c>.</summary>
-    public string Endpoint => _server?.Endpoint ?? throw new InvalidOperationException("the shared cluster is not up");
+    public string Endpoint => _cluster?.Endpoint ?? throw new InvalidOperationException("the shared cluster is not up");
 
     public async ValueTask InitializeAsync()
     {
-        _server = await ServerProcess.UpAsync(_directory.File("data"), FreePorts.Block(8));
+        _cluster = await BenchCluster.StartAsync(CliProcess.Executable, _directory.File("data"), 4096, _ => { }, CancellationToken.None);
     }
 
     public async ValueTask DisposeAsync()
     {
-        if (_server is not null)
+        if (_cluster is not null)
         {
-            await _server.StopAsync();
-            await _server.DisposeAsync();
+            await _cluster.DisposeAsync();
         }
 
         _directory.Dispose();
