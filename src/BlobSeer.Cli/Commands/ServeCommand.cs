@@ -1,6 +1,5 @@
 using System.CommandLine;
 using BlobSeer.Cli.Output;
-using BlobSeer.Protocol.Messages;
 using BlobSeer.Server.Hosting;
 
 namespace BlobSeer.Cli.Commands;
@@ -89,7 +88,7 @@ internal static class ServeCommand
         return command;
     }
 
-    private sealed record ServePlan(Role Role, ClusterConfig Config, string Host, int Port, string? Advertise, string Directory, int PagePort);
+    private sealed record ServePlan(ConfiguredRole Role, ClusterConfig Config);
 
     private static ServePlan Plan(Role role, string configPath, string? listen, int? index, string? advertise, string? data, int? pagePort)
     {
@@ -134,15 +133,8 @@ internal static class ServeCommand
             throw CliException.Usage("with port 0 the directory cannot be named after the port: give --data");
         }
 
-        var root = Path.GetFullPath(config.DataDirectory, Path.GetDirectoryName(Path.GetFullPath(configPath))!);
-        var directory = data is not null ? Path.GetFullPath(data) : Path.Combine(root, role switch
-        {
-            Role.VersionManager => "version-manager",
-            Role.ProviderManager => "provider-manager",
-            Role.Metadata => $"metadata-{port}",
-            _ => $"data-{port}",
-        });
-        return new ServePlan(role, config, host, port, advertise, directory, pagePort ?? 0);
+        var directory = data is not null ? Path.GetFullPath(data) : ConfiguredRole.DefaultDirectory(config, configPath, role, port);
+        return new ServePlan(new ConfiguredRole(role, host, port, directory) { Advertise = advertise, PagePort = pagePort ?? 0 }, config);
     }
 
     private static (string Host, int Port) ParseListen(string address)
@@ -159,73 +151,22 @@ internal static class ServeCommand
 
     private static async Task<int> RunAsync(ServePlan plan, bool verbose, CancellationToken ct)
     {
-        using var directoryLock = DirectoryLock.Acquire(plan.Directory, $"'blobseer serve' ({Name(plan.Role)})");
+        var (role, config) = (plan.Role, plan.Config);
+        string name = ConfiguredRole.Describe(role.Role);
+        using var directoryLock = DirectoryLock.Acquire(role.Directory, $"'blobseer serve' ({name})");
         using var loggers = Logging.Create(verbose);
-        var config = plan.Config;
 
         // --secret-file (or its variable) wins over the configuration's secretFile.
         var secret = Connection.Secret ?? (config.SecretFile is { } file ? Protocol.ClusterSecretFile.Load(file) : null);
-        var host = plan.Role switch
+        await using (var host = await (role with { Secret = secret }).StartAsync(config, loggers, ct))
         {
-            Role.VersionManager => await RoleHost.StartVersionManagerAsync(new VersionManagerHostOptions
-            {
-                Directory = plan.Directory,
-                Host = plan.Host,
-                Port = plan.Port,
-                Secret = secret,
-                ClusterMap = () => Map(config),
-                DefaultPageSize = config.DefaultPageSize,
-                DefaultReplication = config.DefaultReplication,
-                WriterLease = TimeSpan.FromSeconds(config.WriterLeaseSeconds),
-            }, loggers, ct),
-            Role.ProviderManager => await RoleHost.StartProviderManagerAsync(new ProviderManagerHostOptions
-            {
-                Directory = plan.Directory,
-                Host = plan.Host,
-                Port = plan.Port,
-                Secret = secret,
-                VersionManager = () => config.VersionManager,
-                RepairAfter = TimeSpan.FromSeconds(config.RepairAfterSeconds),
-            }, loggers, ct),
-            Role.Metadata => await RoleHost.StartMetadataAsync(
-                new MetadataHostOptions { Directory = plan.Directory, Host = plan.Host, Port = plan.Port, Secret = secret }, loggers, ct),
-            _ => await RoleHost.StartDataAsync(new DataHostOptions
-            {
-                Directory = plan.Directory,
-                Host = plan.Host,
-                Port = plan.Port,
-                Secret = secret,
-                Advertise = plan.Advertise,
-                ProviderManager = config.ProviderManager,
-                CapacityBytes = config.DataCapacityBytes,
-                PagePort = plan.PagePort,
-            }, loggers, ct),
-        };
-        await using (host)
-        {
-            Console.Out.WriteLine($"BlobSeer {Name(plan.Role)} up: {host.Endpoint} (cluster {config.VersionManager}, data in {plan.Directory})");
+            Console.Out.WriteLine($"BlobSeer {name} up: {host.Endpoint} (cluster {config.VersionManager}, data in {role.Directory})");
             Console.Out.WriteLine($"endpoint {host.Endpoint}");
             Console.Out.Flush();
             await Lifetime.WaitForShutdownAsync(ct);
-            Console.Error.WriteLine($"blobseer: stopping the {Name(plan.Role)}");
+            Console.Error.WriteLine($"blobseer: stopping the {name}");
         }
 
         return ExitCodes.Ok;
     }
-
-    // The version manager hands this map to every client: the cluster as the config file describes it.
-    private static ClusterMap Map(ClusterConfig config)
-    {
-        var map = new ClusterMap { VersionManager = config.VersionManager, ProviderManager = config.ProviderManager };
-        map.MetadataProviders.AddRange(config.MetadataProviders);
-        return map;
-    }
-
-    private static string Name(Role role) => role switch
-    {
-        Role.VersionManager => "version manager",
-        Role.ProviderManager => "provider manager",
-        Role.Metadata => "metadata provider",
-        _ => "data provider",
-    };
 }
