@@ -62,7 +62,9 @@ public sealed class NodeChannel : IDisposable
 
         _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
-            HttpHandler = handler,
+            // An HttpClient rather than the handler: given a SocketsHttpHandler, the channel wraps it in
+            // its load balancer (a subchannel pick per call), which a channel to one endpoint does not need.
+            HttpClient = new HttpClient(handler, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan },
             DisposeHttpClient = true,
             MaxReceiveMessageSize = options.MaxMessageBytes,
             MaxSendMessageSize = options.MaxMessageBytes,
