@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
+using BlobSeer.Integration.Tests.Infrastructure;
 
 namespace BlobSeer.Integration.Tests;
 
@@ -51,13 +51,13 @@ public sealed partial class SetupTests
     }
 
     [Fact]
-    public void Every_program_the_code_names_comes_from_a_package_the_set_up_installs()
+    public async Task Every_program_the_code_names_comes_from_a_package_the_set_up_installs()
     {
         var installed = SetUpPrograms().Values.ToHashSet(StringComparer.Ordinal);
         var unlisted = new List<string>();
         foreach (var (program, files) in ProgramsNamedByTheCode())
         {
-            if (Owner(program) is not { } package || IsOnEverySystem(package))
+            if (await OwnerAsync(program) is not { } package || await IsOnEverySystemAsync(package))
             {
                 continue;
             }
@@ -72,16 +72,16 @@ public sealed partial class SetupTests
     }
 
     [Fact]
-    public void The_scan_finds_programs_in_literals_and_paths()
+    public async Task The_scan_finds_programs_in_literals_and_paths()
     {
         // The scan itself must see what the suites run, or the test above could never fail.
         var named = ProgramsNamedByTheCode();
         named.Keys.ShouldContain("nbdinfo"); // run-tests installed it, so it is on PATH now
         named.Keys.ShouldContain("qemu-img");
         named.Keys.ShouldContain("python3");
-        Owner("nbdinfo").ShouldBe("libnbd-bin");
-        IsOnEverySystem("coreutils").ShouldBeTrue();
-        IsOnEverySystem("libnbd-bin").ShouldBeFalse();
+        (await OwnerAsync("nbdinfo")).ShouldBe("libnbd-bin");
+        (await IsOnEverySystemAsync("coreutils")).ShouldBeTrue();
+        (await IsOnEverySystemAsync("libnbd-bin")).ShouldBeFalse();
     }
 
     /// <summary>program → package, from the <c>programs=( … )</c> list of run-tests.</summary>
@@ -89,7 +89,7 @@ public sealed partial class SetupTests
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
         bool inside = false;
-        foreach (var line in File.ReadLines(Path.Combine(RepositoryRoot(), "run-tests")))
+        foreach (var line in File.ReadLines(Path.Combine(Repository.Root, "run-tests")))
         {
             if (line.StartsWith("programs=(", StringComparison.Ordinal))
             {
@@ -111,7 +111,7 @@ public sealed partial class SetupTests
     /// <summary>Every literal of src/ and test/ that names a program on this machine, with where.</summary>
     private static Dictionary<string, List<string>> ProgramsNamedByTheCode()
     {
-        string root = RepositoryRoot();
+        string root = Repository.Root;
         var result = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         foreach (var top in new[] { "src", "test" })
         {
@@ -153,12 +153,12 @@ public sealed partial class SetupTests
         ProgramDirectories.Select(d => Path.Combine(d, program)).FirstOrDefault(p => File.Exists(p) && !Directory.Exists(p));
 
     /// <summary>The Debian package that owns the program, or null when none does (the .NET SDK, a local build).</summary>
-    private static string? Owner(string program)
+    private static async Task<string?> OwnerAsync(string program)
     {
         foreach (var directory in ProgramDirectories)
         {
             // With merged /usr, dpkg knows a file under the path its package shipped it at.
-            var (exit, output) = Run("dpkg", "-S", Path.Combine(directory, program));
+            var (exit, output) = await Tools.RunAsync("dpkg", "-S", Path.Combine(directory, program));
             if (exit == 0)
             {
                 return output.Split(':', 2)[0].Trim();
@@ -169,38 +169,11 @@ public sealed partial class SetupTests
     }
 
     /// <summary>Essential and required packages are on every Debian system, so no set-up needs to name them.</summary>
-    private static bool IsOnEverySystem(string package)
+    private static async Task<bool> IsOnEverySystemAsync(string package)
     {
-        var (exit, output) = Run("dpkg-query", "-W", "-f=${Essential} ${Priority}", package);
+        var (exit, output) = await Tools.RunAsync("dpkg-query", "-W", "-f=${Essential} ${Priority}", package);
+        output = output.Trim();
         exit.ShouldBe(0, $"dpkg-query on {package}: {output}");
         return output.StartsWith("yes", StringComparison.Ordinal) || output.EndsWith("required", StringComparison.Ordinal);
-    }
-
-    private static (int ExitCode, string Output) Run(string program, params string[] arguments)
-    {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in arguments)
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        process.WaitForExit(30_000).ShouldBeTrue($"{program} did not finish in 30 s");
-        return (process.ExitCode, (stdout.Result + stderr.Result).Trim());
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "BlobSeer.slnx")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"no BlobSeer.slnx above {AppContext.BaseDirectory}");
     }
 }

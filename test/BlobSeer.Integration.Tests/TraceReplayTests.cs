@@ -119,19 +119,7 @@ public sealed class TraceReplayTests(SharedCluster cluster) : IAsyncDisposable
         (result.Reads, result.ReadBytes).ShouldBe((recorded.Entries.Count(e => e.Kind == AccessKind.Read), recorded.ReadBytes));
     }
 
-    private static string ShippedTrace()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var path = Path.Combine(dir.FullName, "bench", "traces", "debian12-systemd.trace");
-            if (File.Exists(path))
-            {
-                return path;
-            }
-        }
-
-        throw new FileNotFoundException("bench/traces/debian12-systemd.trace is not above the test's directory");
-    }
+    private static string ShippedTrace() => Repository.BootTrace;
 
     public async ValueTask DisposeAsync()
     {

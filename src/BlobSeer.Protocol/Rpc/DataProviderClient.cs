@@ -4,11 +4,6 @@ using Google.Protobuf;
 
 namespace BlobSeer.Protocol.Rpc;
 
-/// <summary>What <see cref="DataProviderClient.ReadPageIntoAsync"/> read.</summary>
-/// <param name="BytesCopied">Bytes written at the start of the destination.</param>
-/// <param name="StoredLength">Bytes the provider stores for the page; the rest of the page reads as zeros.</param>
-public readonly record struct PageReadResult(int BytesCopied, uint StoredLength);
-
 /// <summary>
 /// Calls a data provider over a <see cref="NodeChannel"/>; every failure is a <see cref="BlobSeerException"/>.
 /// </summary>
@@ -65,22 +60,6 @@ public sealed class DataProviderClient(NodeChannel channel) : IDataProviderServi
     public async ValueTask<int> GetPageIntoAsync(
         ReadOnlyMemory<byte> pageId, int offset, int length, Memory<byte> destination, CancellationToken cancellationToken = default)
     {
-        PageReadResult result = await ReadPageIntoAsync(pageId, offset, length, destination, cancellationToken).ConfigureAwait(false);
-        return result.BytesCopied;
-    }
-
-    /// <summary>
-    /// Reads a byte range of a page into <paramref name="destination"/> and also reports the
-    /// stored length of the page.
-    /// </summary>
-    /// <param name="pageId">The cluster-unique page id.</param>
-    /// <param name="offset">First byte of the range inside the stored page.</param>
-    /// <param name="length">Length of the range; 0 reads to the end of the stored bytes.</param>
-    /// <param name="destination">Receives the bytes from its start; must be large enough for the range.</param>
-    /// <param name="cancellationToken">Cancels the call.</param>
-    public async ValueTask<PageReadResult> ReadPageIntoAsync(
-        ReadOnlyMemory<byte> pageId, int offset, int length, Memory<byte> destination, CancellationToken cancellationToken = default)
-    {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         var request = new GetPageRequest
@@ -98,6 +77,6 @@ public sealed class DataProviderClient(NodeChannel channel) : IDataProviderServi
         }
 
         data.CopyTo(destination.Span);
-        return new PageReadResult(data.Length, response.StoredLength);
+        return data.Length;
     }
 }

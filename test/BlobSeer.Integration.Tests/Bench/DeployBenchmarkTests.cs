@@ -24,7 +24,7 @@ public sealed class DeployBenchmarkTests : IDisposable
         Assert.SkipUnless(File.Exists("/dev/fuse"), "the mirrors need /dev/fuse");
     }
 
-    private static AccessTraceRecording Trace => AccessTrace.Load(Path.Combine(RepositoryRoot(), "bench", "traces", "debian12-systemd.trace"));
+    private static AccessTraceRecording Trace => AccessTrace.Load(Repository.BootTrace);
 
     [Fact]
     public async Task Multideploy_measures_every_variant_and_its_traffic()
@@ -116,19 +116,6 @@ public sealed class DeployBenchmarkTests : IDisposable
         .. Directory.GetDirectories(_directory.Path, "blobseer-bench-*"),
         .. File.ReadAllLines("/proc/self/mounts").Select(l => l.Split(' ')[1]).Where(m => m.StartsWith(_directory.Path, StringComparison.Ordinal)),
     ];
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (Directory.Exists(Path.Combine(dir.FullName, "bench", "traces")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("the repository's bench/traces was not found above the test directory");
-    }
 
     public void Dispose() => _directory.Dispose();
 }
