@@ -9,8 +9,8 @@ namespace BlobSeer.Nbd;
 /// </summary>
 internal static partial class Log
 {
-    [LoggerMessage(7100, LogLevel.Information, "NBD server listening on {EndPoint} for up to {MaxConnections} connections")]
-    public static partial void NbdListening(ILogger logger, IPEndPoint endPoint, int maxConnections);
+    [LoggerMessage(7100, LogLevel.Information, "NBD server listening on {EndPoint} for up to {MaxConnections} connections, TLS {Tls}")]
+    public static partial void NbdListening(ILogger logger, IPEndPoint endPoint, int maxConnections, string tls);
 
     [LoggerMessage(7101, LogLevel.Information, "NBD server on {EndPoint} stopped")]
     public static partial void NbdStopped(ILogger logger, IPEndPoint endPoint);
@@ -44,4 +44,10 @@ internal static partial class Log
 
     [LoggerMessage(7111, LogLevel.Error, "NBD client {Remote}: releasing export '{Export}' failed")]
     public static partial void NbdReleaseFailed(ILogger logger, string remote, string export, Exception exception);
+
+    [LoggerMessage(7112, LogLevel.Warning, "NBD client {Remote} refused: {Reason}")]
+    public static partial void NbdClientRefused(ILogger logger, string remote, string reason);
+
+    [LoggerMessage(7113, LogLevel.Debug, "NBD client {Remote} upgraded to {Protocol}, certificate '{Subject}'")]
+    public static partial void NbdTlsStarted(ILogger logger, string remote, string protocol, string subject);
 }

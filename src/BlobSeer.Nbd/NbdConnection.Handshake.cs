@@ -44,6 +44,12 @@ internal sealed partial class NbdConnection
         if ((clientFlags & ~(NbdHandshakeFlags.FixedNewstyle | NbdHandshakeFlags.NoZeroes)) != 0)
             Violation($"unknown client flags 0x{(uint)clientFlags:x8}");
         _noZeroes = clientFlags.HasFlag(NbdHandshakeFlags.NoZeroes);
+        if (_tlsSettings is not null && !clientFlags.HasFlag(NbdHandshakeFlags.FixedNewstyle))
+        {
+            // The spec allows TLS only after fixed newstyle; without it nothing could be refused politely.
+            Log.NbdClientRefused(_logger, _remote, "TLS is required, and the client does not speak fixed newstyle negotiation, which TLS needs");
+            return false;
+        }
 
         while (true)
         {
@@ -78,6 +84,8 @@ internal sealed partial class NbdConnection
 
     private async ValueTask<Step> HandleOptionAsync(uint option, ReadOnlyMemory<byte> data, CancellationToken ct)
     {
+        if (_tlsSettings is not null && _tls is null && option is not ((uint)NbdOption.StartTls or (uint)NbdOption.Abort))
+            return await RefuseWithoutTlsAsync(option, ct).ConfigureAwait(false);
         switch ((NbdOption)option)
         {
             case NbdOption.ExportName:
@@ -93,8 +101,7 @@ internal sealed partial class NbdConnection
                     await ListAsync(option, ct).ConfigureAwait(false);
                 return Step.Continue;
             case NbdOption.StartTls:
-                await SendOptionErrorAsync(option, NbdOptionReply.ErrUnsupported, "this server does not implement TLS", ct).ConfigureAwait(false);
-                return Step.Continue;
+                return await StartTlsAsync(option, data.Length, ct).ConfigureAwait(false);
             case NbdOption.Info:
             case NbdOption.Go:
                 return await InfoOrGoAsync(option, data, ct).ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
 using BlobSeer.Core;
@@ -21,16 +22,20 @@ internal sealed partial class NbdConnection
 
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
-    private readonly BufferedStream _input;
-    private readonly BufferedStream _output;
     private readonly INbdExportProvider _exports;
     private readonly NbdServerOptions _options;
+    private readonly NbdTls? _tlsSettings;
     private readonly ILogger _logger;
     private readonly CancellationToken _stopping;
     private readonly CancellationTokenSource _closing;
     private readonly string _remote;
 
-    public NbdConnection(Socket socket, INbdExportProvider exports, NbdServerOptions options, ILogger logger, CancellationToken stopping)
+    // Replaced once, by the buffers over the TLS stream, when NBD_OPT_STARTTLS succeeds.
+    private BufferedStream _input;
+    private BufferedStream _output;
+    private SslStream? _tls;
+
+    public NbdConnection(Socket socket, INbdExportProvider exports, NbdServerOptions options, NbdTls? tls, ILogger logger, CancellationToken stopping)
     {
         _socket = socket;
         // Small replies (flush, write acknowledgements) must not wait for Nagle.
@@ -40,6 +45,7 @@ internal sealed partial class NbdConnection
         _output = new BufferedStream(_stream, StreamBufferSize);
         _exports = exports;
         _options = options;
+        _tlsSettings = tls;
         _logger = logger;
         _stopping = stopping;
         _closing = CancellationTokenSource.CreateLinkedTokenSource(stopping);
@@ -106,6 +112,18 @@ internal sealed partial class NbdConnection
         }
         catch (Exception e) when (IsDisconnect(e))
         {
+        }
+        if (_tls is not null)
+        {
+            try
+            {
+                // The spec asks for a TLS shutdown before the TCP close; the client may be gone already.
+                await _tls.ShutdownAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsDisconnect(e) || e is InvalidOperationException)
+            {
+            }
+            await _tls.DisposeAsync().ConfigureAwait(false);
         }
         _closing.Dispose();
         _socket.Dispose();

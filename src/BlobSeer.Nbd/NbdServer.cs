@@ -21,6 +21,7 @@ public sealed class NbdServer : IAsyncDisposable
 
     private readonly INbdExportProvider _exports;
     private readonly NbdServerOptions _options;
+    private readonly NbdTls? _tls;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<NbdConnection, Task> _connections = new();
@@ -36,6 +37,7 @@ public sealed class NbdServer : IAsyncDisposable
         options.Validate();
         _exports = exports;
         _options = options;
+        _tls = options.Tls == NbdTlsMode.Required ? new NbdTls(options.TlsCertificate!, options.TlsClientCertificateAuthorities) : null;
         _logger = logger ?? NullLogger.Instance;
     }
 
@@ -67,7 +69,7 @@ public sealed class NbdServer : IAsyncDisposable
         }
         _listener = listener;
         _acceptLoop = AcceptLoopAsync(listener);
-        Log.NbdListening(_logger, LocalEndPoint, _options.MaxConnections);
+        Log.NbdListening(_logger, LocalEndPoint, _options.MaxConnections, _tls is null ? "off" : "required, with client certificates");
         return Task.CompletedTask;
     }
 
@@ -129,7 +131,7 @@ public sealed class NbdServer : IAsyncDisposable
                 continue;
             }
 
-            var connection = new NbdConnection(socket, _exports, _options, _logger, token);
+            var connection = new NbdConnection(socket, _exports, _options, _tls, _logger, token);
             // Registered before it runs so that DisposeAsync always sees it; removed by itself.
             var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _connections[connection] = RunConnectionAsync(connection, start.Task);

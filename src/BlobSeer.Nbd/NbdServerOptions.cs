@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using BlobSeer.Core;
 
 namespace BlobSeer.Nbd;
@@ -42,6 +43,29 @@ public sealed class NbdServerOptions
     /// </summary>
     public bool ReadHoles { get; set; } = true;
 
+    /// <summary>
+    /// Whether clients must upgrade to TLS (<c>NBD_OPT_STARTTLS</c>) and present a certificate
+    /// before any export is listed or opened. Default <see cref="NbdTlsMode.Off"/>, which is only
+    /// accepted on a loopback address unless <see cref="AllowPlaintextOnNetwork"/> is set.
+    /// </summary>
+    public NbdTlsMode Tls { get; set; } = NbdTlsMode.Off;
+
+    /// <summary>The server's certificate, with its private key; required when <see cref="Tls"/> is <see cref="NbdTlsMode.Required"/>.</summary>
+    public X509Certificate2? TlsCertificate { get; set; }
+
+    /// <summary>
+    /// The certificate authorities a client certificate must chain to (each one a trust anchor,
+    /// so an intermediate listed here is trusted by itself); required with TLS. The host loads
+    /// them (PEM files); this library only receives certificate objects.
+    /// </summary>
+    public X509Certificate2Collection TlsClientCertificateAuthorities { get; set; } = [];
+
+    /// <summary>
+    /// Lets the server listen on a non-loopback address without TLS, where anyone who reaches the
+    /// port reads and writes every export. Default false.
+    /// </summary>
+    public bool AllowPlaintextOnNetwork { get; set; }
+
     /// <summary>Throws <see cref="ErrorCode.InvalidArgument"/> naming the first setting out of range.</summary>
     public void Validate()
     {
@@ -59,5 +83,35 @@ public sealed class NbdServerOptions
             Throw.InvalidArgument($"NBD server: MaxOptionBytes must be 1 KiB..16 MiB, not {MaxOptionBytes}");
         if (HandshakeTimeout <= TimeSpan.Zero)
             Throw.InvalidArgument("NBD server: HandshakeTimeout must be positive");
+        if (Tls == NbdTlsMode.Required)
+        {
+            if (TlsCertificate is null || !TlsCertificate.HasPrivateKey)
+                Throw.InvalidArgument("NBD server: TLS needs TlsCertificate with its private key");
+            if (TlsClientCertificateAuthorities is null || TlsClientCertificateAuthorities.Count == 0)
+                Throw.InvalidArgument("NBD server: TLS needs at least one certificate authority in TlsClientCertificateAuthorities to check client certificates against");
+        }
+        else if (Tls != NbdTlsMode.Off)
+        {
+            Throw.InvalidArgument($"NBD server: Tls must be Off or Required, not {Tls}");
+        }
+        else if (!IPAddress.IsLoopback(EndPoint.Address) && !AllowPlaintextOnNetwork)
+        {
+            Throw.InvalidArgument($"NBD server: listening on {EndPoint} without TLS would let any host that reaches it read and write every export; "
+                + "require TLS (Tls = Required with a certificate and client certificate authorities), listen on a loopback address, or set AllowPlaintextOnNetwork");
+        }
     }
+}
+
+/// <summary>How an <see cref="NbdServer"/> uses the NBD protocol's TLS extension.</summary>
+public enum NbdTlsMode
+{
+    /// <summary>No TLS ("NOTLS" in the spec): <c>NBD_OPT_STARTTLS</c> is answered <c>NBD_REP_ERR_UNSUP</c>.</summary>
+    Off,
+
+    /// <summary>
+    /// TLS with a client certificate before anything else ("FORCEDTLS"): every option but
+    /// <c>NBD_OPT_STARTTLS</c> and <c>NBD_OPT_ABORT</c> is answered <c>NBD_REP_ERR_TLS_REQD</c>
+    /// until the TLS handshake has succeeded, so no export is listed or opened before it.
+    /// </summary>
+    Required,
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using Microsoft.Extensions.Logging;
 
 namespace BlobSeer.Nbd.Tests;
 
@@ -38,12 +39,12 @@ internal sealed class NbdTestServer : IAsyncDisposable
 
     public string Uri(string export) => $"nbd://127.0.0.1:{Port}/{export}";
 
-    public static async Task<NbdTestServer> StartAsync(Action<NbdServerOptions>? configure = null)
+    public static async Task<NbdTestServer> StartAsync(Action<NbdServerOptions>? configure = null, ILogger? logger = null)
     {
         var options = new NbdServerOptions { EndPoint = new IPEndPoint(IPAddress.Loopback, 0) };
         configure?.Invoke(options);
         var exports = new MemoryExportProvider();
-        var server = new NbdServer(exports, options);
+        var server = new NbdServer(exports, options, logger);
         var host = new NbdTestServer(server, exports);
         await server.StartAsync(TestContext.Current.CancellationToken);
         return host;

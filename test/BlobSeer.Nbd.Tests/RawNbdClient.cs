@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
 namespace BlobSeer.Nbd.Tests;
@@ -17,10 +19,11 @@ internal sealed class RawNbdClient : IAsyncDisposable
     public const uint RepErrInvalid = (1u << 31) + 3;
     public const uint RepErrUnknown = (1u << 31) + 6;
     public const uint RepErrTooBig = (1u << 31) + 9;
+    public const uint RepErrTlsRequired = (1u << 31) + 5;
     public const uint EPerm = 1, EInvalid = 22, ENoSpace = 28, EOverflow = 75, EIO = 5;
 
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private Stream _stream;
 
     private RawNbdClient(Socket socket)
     {
@@ -194,6 +197,26 @@ internal sealed class RawNbdClient : IAsyncDisposable
         {
             return false;
         }
+    }
+
+    /// <summary>The client half of NBD_OPT_STARTTLS after its ACK: a TLS handshake presenting <paramref name="certificate"/>, trusting only <paramref name="authority"/>.</summary>
+    public async Task UpgradeToTlsAsync(X509Certificate2? certificate, X509Certificate2 authority)
+    {
+        var tls = new SslStream(_stream, leaveInnerStreamOpen: false);
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            ClientCertificates = certificate is null ? null : [certificate],
+            RemoteCertificateValidationCallback = (_, server, _, _) =>
+            {
+                using var chain = new X509Chain();
+                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                chain.ChainPolicy.CustomTrustStore.Add(authority);
+                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                return server is X509Certificate2 leaf && chain.Build(leaf);
+            },
+        }, Ct);
+        _stream = tls;
     }
 
     public async Task SendAsync(byte[] bytes) => await _stream.WriteAsync(bytes, Ct);
