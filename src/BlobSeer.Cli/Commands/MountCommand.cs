@@ -71,44 +71,107 @@ internal static class MountCommand
     {
         var listen = new Option<string>("--listen", "-l")
         {
-            Description = "Address to listen on, host:port",
+            Description = "Address to listen on, host:port; an address other than loopback needs TLS (or --insecure)",
             DefaultValueFactory = _ => "127.0.0.1:10809",
             HelpName = "host:port",
         };
+        var exports = new Option<string[]>("--export")
+        {
+            Description = "A read-only export (repeatable): IMAGE@VERSION, or IMAGE for the version that is latest at start. Only these and the writable instances are served",
+            HelpName = "image[@version]",
+        };
+        var tls = new NbdTlsFlags(
+            new Option<string?>("--tls-cert") { Description = "TLS: the server's certificate (PEM). With --tls-key and --tls-client-ca, clients must use TLS and present a certificate", HelpName = "file" },
+            new Option<string?>("--tls-key") { Description = "TLS: the server certificate's private key (PEM, unencrypted)", HelpName = "file" },
+            new Option<string?>("--tls-client-ca") { Description = "TLS: the CA certificate(s) (PEM) that must have signed every client's certificate", HelpName = "file" },
+            new Option<bool>("--insecure") { Description = "Serve without TLS on a non-loopback --listen address: anyone who reaches the port reads and writes every export" });
         var instances = CreateInstanceOptions("Images to serve as writable instances, IMAGE[@VERSION]; export name NAME");
         var command = new Verb("nbd",
-            "Serves images over the NBD protocol. Export names: a writable instance by name (from IMAGE or --instance), or IMAGE / IMAGE@VERSION read-only. Runs until Ctrl-C or SIGTERM.",
-            "blobseer nbd --cache /var/cache/blobseer debian                    # nbd://127.0.0.1:10809/debian (writable)",
-            "qemu-img convert -O raw nbd://127.0.0.1:10809/debian@1 copy.raw   # a read-only version",
+            "Serves images over the NBD protocol: writable instances by name (from IMAGE or --instance) and read-only versions given with --export, nothing else. "
+                + "With --tls-cert/--tls-key/--tls-client-ca every client must start TLS and present a certificate signed by that CA before it sees any export. Runs until Ctrl-C or SIGTERM.",
+            "blobseer nbd --cache /var/cache/blobseer debian --export debian@1   # nbd://127.0.0.1:10809/debian (writable), .../debian@1 (read-only)",
+            "qemu-img convert -O raw nbd://127.0.0.1:10809/debian@1 copy.raw",
+            "blobseer nbd --listen 0.0.0.0:10809 --tls-cert server-cert.pem --tls-key server-key.pem --tls-client-ca ca-cert.pem --cache c debian",
             "blobseer snapshot --cache /var/cache/blobseer debian               # commit the instance's writes")
         {
-            listen, instances.Images, instances.Named, instances.Cache, instances.NoPrefetch, instances.Verbose, instances.Trace,
+            listen, exports, tls.Certificate, tls.Key, tls.ClientAuthority, tls.Insecure, instances.Images, instances.Named, instances.Cache, instances.NoPrefetch, instances.Verbose, instances.Trace,
         };
         command.SetAction(async (p, ct) =>
         {
-            var (hostName, port) = Endpoints.Parse(p.GetValue(listen)!, "--listen");
-            if (!IPAddress.TryParse(hostName == "localhost" ? "127.0.0.1" : hostName, out var address))
-            {
-                throw CliException.Usage($"--listen needs an IP address, not '{hostName}'");
-            }
-
+            // Everything about the listener is checked before the cluster is contacted.
+            var serverOptions = ServerOptions(p, listen, tls);
             using var loggers = Logging.Create(p.GetValue(instances.Verbose));
             var logger = loggers.CreateLogger("blobseer.mirror");
             using var client = await Connection.ConnectAsync(Connection.Endpoint(p, cluster), ct);
             await using var host = await OpenHostAsync(client, p, instances, logger, requireOne: false, ct);
-            await using var server = new NbdServer(new MirrorExports(host), new NbdServerOptions { EndPoint = new IPEndPoint(address, port) }, logger);
-            await server.StartAsync(ct);
-            foreach (var image in host.Images)
+            MirrorExports served;
+            try
             {
-                Console.Error.WriteLine($"nbd://{server.LocalEndPoint}/{image.Name}: writable instance of {image.GetStatus().Image}, {ByteSizes.Format(image.Size)}");
+                served = await MirrorExports.CreateAsync(host, p.GetValue(exports) ?? [], ct);
+            }
+            catch (BlobSeerException e) when (e.Code == ErrorCode.NotFound)
+            {
+                throw new CliException(ExitCodes.NotFound, $"--export: {e.Message}", e);
             }
 
-            Console.Error.WriteLine($"also nbd://{server.LocalEndPoint}/IMAGE[@VERSION] read-only; Ctrl-C stops");
+            await using var server = new NbdServer(served, serverOptions, logger);
+            await server.StartAsync(ct);
+            var scheme = serverOptions.Tls == NbdTlsMode.Required ? "nbds" : "nbd";
+            foreach (var image in host.Images)
+            {
+                Console.Error.WriteLine($"{scheme}://{server.LocalEndPoint}/{image.Name}: writable instance of {image.GetStatus().Image}, {ByteSizes.Format(image.Size)}");
+            }
+
+            foreach (var name in served.Names.Where(n => served.ReadOnlyVersion(n) is not null))
+            {
+                Console.Error.WriteLine($"{scheme}://{server.LocalEndPoint}/{name}: read-only {served.ReadOnlyVersion(name)}");
+            }
+
+            Console.Error.WriteLine(serverOptions.Tls == NbdTlsMode.Required
+                ? "TLS required: clients need a certificate signed by --tls-client-ca; Ctrl-C stops"
+                : "no TLS; Ctrl-C stops");
             Console.Out.WriteLine($"endpoint {server.LocalEndPoint}");
             await WaitAsync(Task.Delay(Timeout.Infinite, ct), ct);
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    private sealed record NbdTlsFlags(Option<string?> Certificate, Option<string?> Key, Option<string?> ClientAuthority, Option<bool> Insecure);
+
+    /// <summary>The listener's options from the flags: an IP address, TLS when its three files are given, and no plain text beyond loopback without --insecure.</summary>
+    private static NbdServerOptions ServerOptions(ParseResult p, Option<string> listen, NbdTlsFlags tls)
+    {
+        var (hostName, port) = Endpoints.Parse(p.GetValue(listen)!, "--listen");
+        if (!IPAddress.TryParse(hostName == "localhost" ? "127.0.0.1" : hostName, out var address))
+        {
+            throw CliException.Usage($"--listen needs an IP address, not '{hostName}'");
+        }
+
+        var options = new NbdServerOptions { EndPoint = new IPEndPoint(address, port) };
+        (string Flag, string? File)[] files = [("--tls-cert", p.GetValue(tls.Certificate)), ("--tls-key", p.GetValue(tls.Key)), ("--tls-client-ca", p.GetValue(tls.ClientAuthority))];
+        var missing = files.Where(f => string.IsNullOrEmpty(f.File)).Select(f => f.Flag).ToArray();
+        if (missing.Length is > 0 and < 3)
+        {
+            throw CliException.Usage($"TLS needs --tls-cert, --tls-key and --tls-client-ca together; missing {string.Join(", ", missing)}");
+        }
+
+        if (missing.Length == 0)
+        {
+            NbdTlsFiles.Apply(options, files[0].File!, files[1].File!, files[2].File!);
+        }
+        else if (!IPAddress.IsLoopback(address))
+        {
+            if (!p.GetValue(tls.Insecure))
+            {
+                throw CliException.Usage($"--listen {options.EndPoint} is not a loopback address, and without TLS anyone who reaches it reads and writes every export: "
+                    + "give --tls-cert FILE --tls-key FILE --tls-client-ca FILE (clients then need a certificate signed by that CA), listen on 127.0.0.1, or pass --insecure");
+            }
+
+            options.AllowPlaintextOnNetwork = true;
+        }
+
+        return options;
     }
 
     private static async Task<MirrorHost> OpenHostAsync(BlobSeerClient client, ParseResult p, Instances instances, ILogger logger, bool requireOne, CancellationToken ct)
