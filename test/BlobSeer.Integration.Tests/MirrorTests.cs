@@ -142,7 +142,7 @@ public sealed class MirrorTests(SharedCluster cluster) : IAsyncDisposable
     {
         var (name, file, content) = await ImportImageAsync();
         var cache = _directory.File("nbd-cache");
-        var server = await ServerProcess.StartAsync(["--cluster", cluster.Endpoint, "nbd", "--listen", "127.0.0.1:0", "--cache", cache, name]);
+        var server = await ServerProcess.StartAsync(["--cluster", cluster.Endpoint, "nbd", "--listen", "127.0.0.1:0", "--cache", cache, name, "--export", $"{name}@1"]);
         _processes.Add(server);
         var url = $"nbd://{server.Endpoint}";
 
@@ -165,14 +165,65 @@ public sealed class MirrorTests(SharedCluster cluster) : IAsyncDisposable
 
         var snap = Unique("snap-n");
         (await Run("snapshot", "--cache", cache, name, "--name", snap)).ShouldSucceed().Text.ShouldBe($"{snap}@1");
-        await CompareAsync($"{url}/{snap}@1", model);
+        var stored = _directory.File("snap.raw");
+        (await Run("blob", "read", snap, "--version", "1", "--out", stored)).ShouldSucceed();
+        (await File.ReadAllBytesAsync(stored)).ShouldBe(await File.ReadAllBytesAsync(model));
 
-        // A read-only export refuses writes; an unknown export or version is refused at the handshake.
+        // A read-only export refuses writes; anything not exported (the new snapshot, another
+        // version, an unknown image) is refused at the handshake and missing from the list.
         (await Tools.RunAsync("qemu-io", "-f", "raw", "-c", "write -P 0x77 0 4096", $"{url}/{name}@1")).ExitCode.ShouldNotBe(0);
         await CompareAsync($"{url}/{name}@1", file);
+        (await Tools.RunAsync("qemu-img", "info", $"{url}/{snap}@1")).ExitCode.ShouldNotBe(0);
         (await Tools.RunAsync("qemu-img", "info", $"{url}/no-such-image")).ExitCode.ShouldNotBe(0);
         (await Tools.RunAsync("qemu-img", "info", $"{url}/{name}@9")).ExitCode.ShouldNotBe(0);
+        var list = await Tools.RunOkAsync("nbdinfo", "--list", "--json", url);
+        JsonDocument.Parse(list).RootElement.GetProperty("exports").EnumerateArray().Select(e => e.GetProperty("export-name").GetString())
+            .ShouldBe(new[] { name, $"{name}@1" }.Order(StringComparer.Ordinal));
         (await Tools.RunAsync("qemu-img", "info", $"{url}/{name}")).ExitCode.ShouldBe(0); // the server survived all that
+    }
+
+    [Fact(Timeout = 240_000)]
+    public async Task Nbd_with_TLS_serves_only_clients_with_a_certificate_and_plain_text_stays_on_loopback()
+    {
+        var (name, file, _) = await ImportImageAsync();
+        var cache = _directory.File("nbd-tls-cache");
+
+        // Beyond loopback without TLS, and half a TLS configuration, are usage errors before anything listens.
+        var open = await Run("nbd", "--listen", "0.0.0.0:0", "--cache", cache, "--export", $"{name}@1");
+        open.ExitCode.ShouldBe(2);
+        open.Stderr.ShouldContain("not a loopback address");
+        open.Stderr.ShouldContain("--tls-cert FILE --tls-key FILE --tls-client-ca FILE");
+        var half = await Run("nbd", "--cache", cache, "--tls-cert", "x.pem", "--export", $"{name}@1");
+        half.ExitCode.ShouldBe(2);
+        half.Stderr.ShouldContain("missing --tls-key, --tls-client-ca");
+
+        using var ca = new BlobSeer.Nbd.Tests.TestCertificates();
+        var (certificate, key, clientCa) = ca.WriteServerFiles(_directory.File("server-tls"));
+        var server = await ServerProcess.StartAsync(["--cluster", cluster.Endpoint, "nbd", "--listen", "127.0.0.1:0", "--cache", cache, "--export", $"{name}@1",
+            "--tls-cert", certificate, "--tls-key", key, "--tls-client-ca", clientCa]);
+        _processes.Add(server);
+        var port = server.Endpoint[(server.Endpoint.LastIndexOf(':') + 1)..];
+        var clientDirectory = ca.WriteClientDirectory(_directory.File("client-tls"), ca.IssueClient());
+
+        var copy = _directory.File("tls-copy.raw");
+        await Tools.RunOkAsync("qemu-img", "convert", "--object", $"tls-creds-x509,id=tls0,dir={clientDirectory},endpoint=client",
+            "--image-opts", $"driver=nbd,host=127.0.0.1,port={port},export={name}@1,tls-creds=tls0", "-O", "raw", copy);
+        (await File.ReadAllBytesAsync(copy)).ShouldBe(await File.ReadAllBytesAsync(file));
+
+        (await Tools.RunAsync("nbdinfo", "--list", $"nbd://{server.Endpoint}")).ExitCode.ShouldNotBe(0);
+        var noCertificate = ca.WriteClientDirectory(_directory.File("client-none"), client: null);
+        (await Tools.RunAsync("nbdinfo", "--list", $"nbds://{server.Endpoint}/?tls-certificates={noCertificate}")).ExitCode.ShouldNotBe(0);
+        (await Tools.RunOkAsync("nbdinfo", "--size", $"nbds://{server.Endpoint}/{name}@1?tls-certificates={clientDirectory}")).Trim().ShouldBe(ImageSize.ToString(CultureInfo.InvariantCulture));
+
+        // Each refusal is one warning line with the reason, no stack trace (connections end asynchronously).
+        for (var i = 0; i < 100 && !(server.Output.Contains("sent no certificate", StringComparison.Ordinal) && server.Output.Contains("without TLS", StringComparison.Ordinal)); i++)
+        {
+            await Task.Delay(100);
+        }
+
+        server.Output.ShouldContain("TLS handshake failed: the client sent no certificate");
+        server.Output.ShouldContain("without TLS, which this server requires");
+        server.Output.ShouldNotContain("   at ");
     }
 
     [Fact(Timeout = 240_000)]

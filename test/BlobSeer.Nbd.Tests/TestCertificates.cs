@@ -17,13 +17,17 @@ public sealed class TestCertificates : IDisposable
 
     private readonly ECDsa _caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
 
+    // One validity period for the CA and everything it issues: a certificate may not outlive its issuer.
+    private readonly DateTimeOffset _notBefore = DateTimeOffset.UtcNow.AddDays(-1);
+    private readonly DateTimeOffset _notAfter = DateTimeOffset.UtcNow.AddDays(30);
+
     public TestCertificates(string name = "BlobSeer test CA")
     {
         var request = new CertificateRequest($"CN={name}", _caKey, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: true, hasPathLengthConstraint: false, pathLengthConstraint: 0, critical: true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, critical: true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
-        Authority = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        Authority = request.CreateSelfSigned(_notBefore, _notAfter);
         Server = Issue("CN=127.0.0.1", ServerAuthentication, server: true);
     }
 
@@ -90,7 +94,7 @@ public sealed class TestCertificates : IDisposable
         }
         var serial = RandomNumberGenerator.GetBytes(12);
         serial[0] &= 0x7f; // a positive serial number, as RFC 5280 requires
-        using var issued = request.Create(Authority, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30), serial);
+        using var issued = request.Create(Authority, _notBefore, _notAfter, serial);
         return issued.CopyWithPrivateKey(key);
     }
 
