@@ -58,7 +58,7 @@ public sealed class BadInputTests(SharedCluster cluster)
     [InlineData(2, "bad size '12XB' for --page-size", "blob", "create", "--page-size", "12XB")]
     [InlineData(2, "unit 'MB' is ambiguous", "blob", "create", "--page-size", "1MB")]
     [InlineData(2, "bad size '-1' for --offset", "blob", "write", "{blob}", "--offset", "-1")]
-    [InlineData(2, "page size 3000 is not a power of two", "blob", "create", "--page-size", "3000")]
+    [InlineData(2, "--page-size 3000 is not a power of two from 4 KiB to 8 MiB", "blob", "create", "--page-size", "3000")]
     [InlineData(3, "input file '/nonexistent/input' not found", "blob", "write", "{blob}", "--file", "/nonexistent/input")]
     [InlineData(2, "nothing to append: stdin is empty", "blob", "append", "{blob}")]
     [InlineData(2, "unrecognized command or argument 'frobnicate'", "blob", "frobnicate")]
