@@ -35,9 +35,19 @@ public sealed class BadInputTests(SharedCluster cluster)
         }
     }
 
-    private static void ShouldFailWithOneLine(CliResult result, int exitCode, string fragment)
+    /// <summary>
+    /// The shape every failure has: its exit code, one line naming what was wrong, no stack, no
+    /// control characters, nothing on stdout, and never the server's data directory.
+    /// </summary>
+    internal static void ShouldFailWithOneLine(CliResult result, int exitCode, string fragment, string? serverDirectory = null)
     {
         var context = $"blobseer {result.CommandLine}\nstderr: {result.Stderr}";
+        result.Stderr.TrimEnd('\n').Any(char.IsControl).ShouldBeFalse(context);
+        if (serverDirectory is not null)
+        {
+            result.Stderr.ShouldNotContain(serverDirectory, Case.Sensitive, context);
+        }
+
         result.ExitCode.ShouldBe(exitCode, context);
         result.StderrLines.Length.ShouldBe(1, context);
         result.StderrLines[0].ShouldStartWith("blobseer: ", customMessage: context);
@@ -71,7 +81,7 @@ public sealed class BadInputTests(SharedCluster cluster)
         var blob = await BlobAsync();
         var resolved = args.Select(a => a.Replace("{blob}", blob, StringComparison.Ordinal)).ToArray();
         var result = await CliProcess.RunAsync(resolved.Contains("--cluster") ? resolved : ["--cluster", cluster.Endpoint, .. resolved], []);
-        ShouldFailWithOneLine(result, exitCode, fragment);
+        ShouldFailWithOneLine(result, exitCode, fragment, cluster.DataDirectory);
     }
 
     [Fact(Timeout = 60_000)]

@@ -65,7 +65,9 @@ internal static class CreateOptions
         var option = new Option<int?>("--replication") { Description = description, HelpName = "n" };
         option.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<int?>() is { } n && n is < 1 or > BlobLimits.MaxReplication)
+            // From the token: a value that did not parse has its own error, and asking for it would throw.
+            if (r.Tokens is [{ } token] && int.TryParse(token.Value, System.Globalization.CultureInfo.InvariantCulture, out var n)
+                && n is < 1 or > BlobLimits.MaxReplication)
             {
                 r.AddError($"--replication {n} is out of range: 1 to {BlobLimits.MaxReplication} (leave it out for the cluster's default)");
             }
