@@ -92,8 +92,16 @@ public sealed partial class Blob
     }
 
     /// <summary>Clones a published version (default: the latest) into a new blob that shares all its pages and metadata.</summary>
+    /// <param name="version">The version; null for the latest published.</param>
+    /// <param name="name">Unique name of the clone; null for an unnamed one. Empty or blank is InvalidArgument.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
     public async Task<Blob> CloneAsync(ulong? version = null, string? name = null, CancellationToken cancellationToken = default)
     {
+        if (name is not null && string.IsNullOrWhiteSpace(name))
+        {
+            Throw.InvalidArgument("blob name is empty: give a name, or null for an unnamed clone");
+        }
+
         var info = await _cluster.VersionManager.CloneAsync(
             new CloneRequest { Blob = Id, Version = version ?? 0, Latest = version is null, Name = name ?? "" }, cancellationToken).ConfigureAwait(false);
         return new Blob(_cluster, info);

@@ -34,19 +34,31 @@ public sealed partial class BlobSeerClient : IDisposable
     }
 
     /// <summary>Creates an empty blob (version 0, size 0).</summary>
-    /// <param name="name">Optional unique name.</param>
-    /// <param name="pageSize">Page size, a power of two from 4 KiB to 8 MiB; 0 for the cluster default (256 KiB).</param>
-    /// <param name="replication">Replicas per page; 0 for the cluster default.</param>
+    /// <param name="name">Unique name; null for an unnamed blob (reached by its id). Empty or blank is InvalidArgument.</param>
+    /// <param name="pageSize">Page size, a power of two from 4 KiB to 8 MiB; null for the cluster's default (256 KiB unless configured).</param>
+    /// <param name="replication">Replicas per page, 1 to 16 and at most the number of data providers; null for the cluster's default.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
-    public async Task<Blob> CreateBlobAsync(string? name = null, int pageSize = 0, int replication = 0, CancellationToken cancellationToken = default)
+    /// <exception cref="BlobSeerException">InvalidArgument for a value out of range (naming it), AlreadyExists for a taken name.</exception>
+    /// <remarks>On the wire 0 and "" are proto3's "not given"; null maps to them, so 0 here is refused rather than silently defaulted.</remarks>
+    public async Task<Blob> CreateBlobAsync(string? name = null, int? pageSize = null, int? replication = null, CancellationToken cancellationToken = default)
     {
-        if (pageSize != 0 && !PageGeometry.IsValidPageSize(pageSize))
+        if (name is not null && string.IsNullOrWhiteSpace(name))
         {
-            Throw.InvalidArgument($"page size {pageSize} is not a power of two between {PageGeometry.MinPageSize} and {PageGeometry.MaxPageSize} bytes");
+            Throw.InvalidArgument("blob name is empty: give a name, or null for an unnamed blob");
+        }
+
+        if (pageSize is { } p && !PageGeometry.IsValidPageSize(p))
+        {
+            Throw.InvalidArgument($"page size {p} is not a power of two between {PageGeometry.MinPageSize} and {PageGeometry.MaxPageSize} bytes");
+        }
+
+        if (replication is < 1 or > BlobLimits.MaxReplication)
+        {
+            Throw.InvalidArgument($"replication {replication} is not between 1 and {BlobLimits.MaxReplication}");
         }
 
         var info = await _cluster.VersionManager.CreateBlobAsync(
-            new CreateBlobRequest { Name = name ?? "", PageSize = (uint)pageSize, Replication = (uint)Math.Max(0, replication) },
+            new CreateBlobRequest { Name = name ?? "", PageSize = (uint)(pageSize ?? 0), Replication = (uint)(replication ?? 0) },
             cancellationToken).ConfigureAwait(false);
         return new Blob(_cluster, info);
     }
@@ -54,6 +66,12 @@ public sealed partial class BlobSeerClient : IDisposable
     /// <summary>Opens a blob by id; NotFound if it does not exist.</summary>
     public async Task<Blob> OpenBlobAsync(ulong id, CancellationToken cancellationToken = default)
     {
+        // On the wire id 0 means "by name"; as an id it is simply one no blob has.
+        if (id == 0)
+        {
+            Throw.NotFound("blob 0 does not exist (blob ids start at 1)");
+        }
+
         var info = await _cluster.VersionManager.GetBlobAsync(new BlobRef { Id = id }, cancellationToken).ConfigureAwait(false);
         return new Blob(_cluster, info);
     }
@@ -62,7 +80,12 @@ public sealed partial class BlobSeerClient : IDisposable
     public async Task<Blob> OpenBlobAsync(string idOrName, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(idOrName);
-        var request = ulong.TryParse(idOrName, out var id) ? new BlobRef { Id = id } : new BlobRef { Name = idOrName };
+        if (ulong.TryParse(idOrName, out var id))
+        {
+            return await OpenBlobAsync(id, cancellationToken).ConfigureAwait(false);
+        }
+
+        var request = new BlobRef { Name = idOrName };
         var info = await _cluster.VersionManager.GetBlobAsync(request, cancellationToken).ConfigureAwait(false);
         return new Blob(_cluster, info);
     }

@@ -47,6 +47,11 @@ public enum ErrorCode
 /// The one exception type of BlobSeer: a code that maps onto the wire status, and a message
 /// that names the blob, version, offset or endpoint involved.
 /// </summary>
+/// <remarks>
+/// The message travels to clients (gRPC status detail, page-transport error frame), so it never
+/// holds a server's file paths or OS error text; those go in <see cref="ServerDetail"/>, which
+/// only the server's log shows.
+/// </remarks>
 public sealed class BlobSeerException : Exception
 {
     /// <summary>Creates an exception with a code and a message that carries its context.</summary>
@@ -64,6 +69,12 @@ public sealed class BlobSeerException : Exception
 
     /// <summary>What kind of failure this is.</summary>
     public ErrorCode Code { get; }
+
+    /// <summary>
+    /// What only the server's operator should read (file paths, the OS error); null when the
+    /// message says it all. Never sent to a client.
+    /// </summary>
+    public string? ServerDetail { get; init; }
 }
 
 /// <summary>Throw helpers, so hot paths stay small and the JIT can inline around them.</summary>

@@ -22,7 +22,7 @@ public static class ClusterSecretFile
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new BlobSeerException(ErrorCode.PermissionDenied, $"cluster secret file {path} cannot be read: {e.Message}", e);
+            throw new BlobSeerException(ErrorCode.PermissionDenied, $"cluster secret file {path} cannot be read: {FileErrors.Reason(e, path)}", e);
         }
 
         return ClusterSecret.Validate(text.Split('\n', 2)[0].Trim(), path);

@@ -93,9 +93,15 @@ internal static partial class Log
     [LoggerMessage(EventId = 5100, Level = LogLevel.Information, Message = "RPC server listening on {Endpoint} with {Services} services")]
     public static partial void Started(ILogger logger, string endpoint, int services);
 
-    [LoggerMessage(EventId = 5101, Level = LogLevel.Error, Message = "RPC {Path} failed with {Code}")]
-    public static partial void CallFailed(ILogger logger, string path, ErrorCode code, Exception exception);
+    // A bug of ours: the only RPC failure logged with its stack trace.
+    [LoggerMessage(EventId = 5101, Level = LogLevel.Error, Message = "RPC {Path} failed with {Code}: {Detail}")]
+    public static partial void CallFailed(ILogger logger, string path, ErrorCode code, string detail, Exception exception);
 
+    // The caller's fault (bad request, unknown blob, cancelled, gone): one line, for debugging clients.
     [LoggerMessage(EventId = 5102, Level = LogLevel.Debug, Message = "RPC {Path} answered {Code}: {Message}")]
     public static partial void CallRejected(ILogger logger, string path, ErrorCode code, string message);
+
+    // The role could not do the work (full disk, unreachable peer, damaged data): one line for the operator, with the paths the client does not see.
+    [LoggerMessage(EventId = 5103, Level = LogLevel.Warning, Message = "RPC {Path} answered {Code}: {Message}")]
+    public static partial void CallUnserved(ILogger logger, string path, ErrorCode code, string message);
 }

@@ -91,6 +91,32 @@ public sealed class BlobTests(ClusterFixture fixture)
         chunk.ShouldBe(data.AsSpan(1_000_000, 5000).ToArray());
     }
 
+    // null is the cluster's default; 0 and "" would read as "not given" on the wire, so they are refused here rather than silently defaulted.
+    [Theory]
+    [InlineData("", null, null, "blob name is empty")]
+    [InlineData("   ", null, null, "blob name is empty")]
+    [InlineData(null, 0, null, "page size 0")]
+    [InlineData(null, -4096, null, "page size -4096")]
+    [InlineData(null, null, 0, "replication 0")]
+    [InlineData(null, null, -1, "replication -1")]
+    [InlineData(null, null, 17, "replication 17")]
+    public async Task Create_refuses_values_that_would_silently_mean_the_default(string? name, int? pageSize, int? replication, string message)
+    {
+        var before = await fixture.Client.ListBlobsAsync(Ct).CountAsync(Ct);
+        var error = await Should.ThrowAsync<BlobSeerException>(() => fixture.Client.CreateBlobAsync(name, pageSize, replication, Ct));
+        error.Code.ShouldBe(ErrorCode.InvalidArgument);
+        error.Message.ShouldContain(message);
+        (await fixture.Client.ListBlobsAsync(Ct).CountAsync(Ct)).ShouldBe(before);
+    }
+
+    [Fact]
+    public async Task Absent_values_take_the_cluster_defaults()
+    {
+        var blob = await fixture.Client.CreateBlobAsync(cancellationToken: Ct);
+        blob.PageSize.ShouldBe(PageGeometry.DefaultPageSize);
+        blob.Summary.Name.ShouldBeNull();
+    }
+
     [Fact]
     public async Task Bad_requests_get_clear_errors()
     {
@@ -104,6 +130,9 @@ public sealed class BlobTests(ClusterFixture fixture)
         (await Should.ThrowAsync<BlobSeerException>(() => fixture.Client.CreateBlobAsync(name: blob.Name, cancellationToken: Ct))).Code.ShouldBe(ErrorCode.AlreadyExists);
         (await Should.ThrowAsync<BlobSeerException>(() => fixture.Client.CreateBlobAsync(pageSize: 3000, cancellationToken: Ct))).Code.ShouldBe(ErrorCode.InvalidArgument);
         (await Should.ThrowAsync<BlobSeerException>(() => fixture.Client.CreateBlobAsync(name: "12345", cancellationToken: Ct))).Code.ShouldBe(ErrorCode.InvalidArgument);
+        (await Should.ThrowAsync<BlobSeerException>(() => fixture.Client.OpenBlobAsync(0, Ct))).Code.ShouldBe(ErrorCode.NotFound);
+        (await Should.ThrowAsync<BlobSeerException>(() => fixture.Client.OpenBlobAsync("0", Ct))).Code.ShouldBe(ErrorCode.NotFound);
+        (await Should.ThrowAsync<BlobSeerException>(() => blob.CloneAsync(name: " ", cancellationToken: Ct))).Code.ShouldBe(ErrorCode.InvalidArgument);
         (await Should.ThrowAsync<BlobSeerException>(() => blob.WriteAsync(-1, Random(1, 1), Ct))).Code.ShouldBe(ErrorCode.InvalidArgument);
         (await Should.ThrowAsync<BlobSeerException>(() => blob.WriteAsync(long.MaxValue - 1, Random(10, 1), Ct))).Code.ShouldBe(ErrorCode.InvalidArgument);
         (await Should.ThrowAsync<BlobSeerException>(() => blob.CloneAsync(5, cancellationToken: Ct))).Code.ShouldBe(ErrorCode.NotFound);

@@ -35,9 +35,19 @@ public sealed class BadInputTests(SharedCluster cluster)
         }
     }
 
-    private static void ShouldFailWithOneLine(CliResult result, int exitCode, string fragment)
+    /// <summary>
+    /// The shape every failure has: its exit code, one line naming what was wrong, no stack, no
+    /// control characters, nothing on stdout, and never the server's data directory.
+    /// </summary>
+    internal static void ShouldFailWithOneLine(CliResult result, int exitCode, string fragment, string? serverDirectory = null)
     {
         var context = $"blobseer {result.CommandLine}\nstderr: {result.Stderr}";
+        result.Stderr.TrimEnd('\n').Any(char.IsControl).ShouldBeFalse(context);
+        if (serverDirectory is not null)
+        {
+            result.Stderr.ShouldNotContain(serverDirectory, Case.Sensitive, context);
+        }
+
         result.ExitCode.ShouldBe(exitCode, context);
         result.StderrLines.Length.ShouldBe(1, context);
         result.StderrLines[0].ShouldStartWith("blobseer: ", customMessage: context);
@@ -58,7 +68,7 @@ public sealed class BadInputTests(SharedCluster cluster)
     [InlineData(2, "bad size '12XB' for --page-size", "blob", "create", "--page-size", "12XB")]
     [InlineData(2, "unit 'MB' is ambiguous", "blob", "create", "--page-size", "1MB")]
     [InlineData(2, "bad size '-1' for --offset", "blob", "write", "{blob}", "--offset", "-1")]
-    [InlineData(2, "page size 3000 is not a power of two", "blob", "create", "--page-size", "3000")]
+    [InlineData(2, "--page-size 3000 is not a power of two from 4 KiB to 8 MiB", "blob", "create", "--page-size", "3000")]
     [InlineData(3, "input file '/nonexistent/input' not found", "blob", "write", "{blob}", "--file", "/nonexistent/input")]
     [InlineData(2, "nothing to append: stdin is empty", "blob", "append", "{blob}")]
     [InlineData(2, "unrecognized command or argument 'frobnicate'", "blob", "frobnicate")]
@@ -71,7 +81,7 @@ public sealed class BadInputTests(SharedCluster cluster)
         var blob = await BlobAsync();
         var resolved = args.Select(a => a.Replace("{blob}", blob, StringComparison.Ordinal)).ToArray();
         var result = await CliProcess.RunAsync(resolved.Contains("--cluster") ? resolved : ["--cluster", cluster.Endpoint, .. resolved], []);
-        ShouldFailWithOneLine(result, exitCode, fragment);
+        ShouldFailWithOneLine(result, exitCode, fragment, cluster.DataDirectory);
     }
 
     [Fact(Timeout = 60_000)]

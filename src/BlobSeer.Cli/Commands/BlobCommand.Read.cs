@@ -1,6 +1,7 @@
 using System.CommandLine;
 using BlobSeer.Cli.Output;
 using BlobSeer.Client;
+using BlobSeer.Protocol;
 
 namespace BlobSeer.Cli.Commands;
 
@@ -59,7 +60,10 @@ internal static partial class BlobCommand
     }
 
     // Into a temporary file beside the target, renamed over it at the end: a failed or interrupted
-    // read never leaves a truncated file in place of a good one.
+    // read never leaves a truncated file in place of a good one. An existing file of length 0 (an
+    // empty file, a device like /dev/null, a /proc or /sys file) holds nothing to protect and may
+    // not be a regular file, which a rename would replace: it is written in place. Every failure
+    // names the user's path, never the temporary one.
     private static async Task ReadToFileAsync(Blob blob, ulong version, long offset, long length, string target, string what, CancellationToken ct)
     {
         var full = Path.GetFullPath(target);
@@ -68,25 +72,77 @@ internal static partial class BlobCommand
             throw CliException.Usage($"--out '{target}' is a directory: name a file");
         }
 
-        if (!Directory.Exists(Path.GetDirectoryName(full)))
+        var directory = Path.GetDirectoryName(full)!;
+        if (!Directory.Exists(directory))
         {
-            throw new CliException(ExitCodes.NotFound, $"cannot write '{target}': directory '{Path.GetDirectoryName(full)}' does not exist");
+            throw new CliException(ExitCodes.NotFound, $"cannot write '{target}': directory '{directory}' does not exist");
         }
 
-        var temporary = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.blobseer-{Guid.NewGuid():N}");
+        var inPlace = File.Exists(full) && new FileInfo(full).Length == 0;
+        var path = inPlace ? full : Path.Combine(directory, $".{Path.GetFileName(full)}.blobseer-{Guid.NewGuid():N}");
+        FileStream file;
         try
         {
-            await using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+            file = new FileStream(path, inPlace ? FileMode.Open : FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // /proc answers ENOENT for a name it does not have, although the directory exists.
+            var reason = FileErrors.Reason(e, path) is var r && r == "no such file or directory" ? "its file system takes no new files" : r;
+            throw CannotWrite(target, inPlace ? FileErrors.Reason(e, full) : $"cannot create a file in '{directory}': {reason}", e);
+        }
+
+        var done = false;
+        try
+        {
+            await using (file)
             {
                 await TransferProgress.RunAsync(what, length, dataOnStdout: false,
                     progress => blob.ReadToAsync(version, offset, length, file, progress, ct));
+                await file.FlushAsync(ct);
             }
 
-            File.Move(temporary, full, overwrite: true);
+            if (!inPlace)
+            {
+                File.Move(path, full, overwrite: true);
+            }
+
+            done = true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw CannotWrite(target, FileErrors.Reason(e, full), e);
         }
         finally
         {
-            File.Delete(temporary);
+            if (!done)
+            {
+                Discard(path, inPlace);
+            }
+        }
+    }
+
+    private static CliException CannotWrite(string target, string reason, Exception e) =>
+        new(ExitCodes.Error, $"cannot write '{target}': {reason}", e);
+
+    // What a failed read wrote goes: the temporary file, or what went into an empty file.
+    private static void Discard(string path, bool inPlace)
+    {
+        try
+        {
+            if (!inPlace)
+            {
+                File.Delete(path);
+            }
+            else if (File.Exists(path) && new FileInfo(path).Length > 0)
+            {
+                using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Write);
+                RandomAccess.SetLength(handle, 0);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A device or a /proc file cannot be truncated; there was nothing in it to restore.
         }
     }
 }

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using BlobSeer.Cli.Output;
-using BlobSeer.Core;
 
 namespace BlobSeer.Cli.Commands;
 
@@ -8,16 +7,9 @@ internal static partial class BlobCommand
 {
     private static Verb CreateBlob(Option<string?> cluster)
     {
-        var name = new Option<string?>("--name", "-n")
-        {
-            Description = "Unique name (letters, digits, '.', '_', '-', '/'; not all digits)",
-        };
-        var pageSize = Sizes.Option("--page-size", "Page size, a power of two from 4KiB to 8MiB [default: the cluster's, 256KiB]", max: PageGeometry.MaxPageSize);
-        var replication = new Option<int>("--replication")
-        {
-            Description = "Replicas per page [default: the cluster's]",
-            HelpName = "n",
-        };
+        var name = CreateOptions.Name("Unique name, 1-200 letters, digits, '.', '_', '-', '/'; not all digits [default: none, the blob is known by its id]");
+        var pageSize = CreateOptions.PageSize("Page size, a power of two from 4KiB to 8MiB [default: the cluster's, 256KiB]");
+        var replication = CreateOptions.Replication("Replicas per page, 1 to 16 and at most the number of data providers [default: the cluster's]");
         var command = new Verb("create", "Creates an empty blob (version 0, size 0) and prints its id.",
             "blobseer blob create                                   # prints e.g. 1",
             "blobseer blob create --name images/base --page-size 256KiB --replication 2")
@@ -28,7 +20,7 @@ internal static partial class BlobCommand
         {
             var endpoint = Connection.Endpoint(p, cluster);
             using var client = await Connection.ConnectAsync(endpoint, ct);
-            var blob = await client.CreateBlobAsync(p.GetValue(name), (int)p.GetValue(pageSize), p.GetValue(replication), ct);
+            var blob = await client.CreateBlobAsync(p.GetValue(name), (int?)p.GetValue(pageSize), p.GetValue(replication), ct);
             Console.Out.WriteLine(blob.Id);
             return ExitCodes.Ok;
         });
@@ -99,7 +91,7 @@ internal static partial class BlobCommand
     {
         var blobArgument = BlobArgument();
         var version = VersionOption("Version to clone [default: the latest]");
-        var name = new Option<string?>("--name", "-n") { Description = "Unique name of the new blob" };
+        var name = CreateOptions.Name("Unique name of the new blob [default: none, the clone is known by its id]");
         var command = new Verb("clone",
             "Makes a new blob whose version 0 is a version of BLOB, sharing all its pages (nothing is copied); prints the new id.",
             "blobseer blob clone images/base --name vm42/disk       # prints e.g. 8",

@@ -104,6 +104,11 @@ internal static class Connection
     /// <summary>Opens a blob by id or name; an unknown one is exit code 3 naming it as typed.</summary>
     public static async Task<Blob> OpenBlobAsync(BlobSeerClient client, string blob, CancellationToken ct)
     {
+        if (string.IsNullOrWhiteSpace(blob))
+        {
+            throw CliException.Usage("BLOB is empty: give a blob id or name");
+        }
+
         try
         {
             return await client.OpenBlobAsync(blob, ct);

@@ -21,9 +21,9 @@ internal static class ImageCommand
     private static Verb Import(Option<string?> cluster)
     {
         var file = new Argument<string>("FILE") { Description = "The image file: raw, or any format qemu-img reads (qcow2, vmdk, vhdx…)" };
-        var name = new Option<string>("--name", "-n") { Description = "Name of the new image blob (unique)", Required = true };
-        var pageSize = Sizes.Option("--page-size", "Page size, also the mirror's chunk size: a power of two from 4KiB to 8MiB", 256 << 10, PageGeometry.MaxPageSize);
-        var replication = new Option<int>("--replication") { Description = "Replicas per page [default: the cluster's]", HelpName = "n" };
+        var name = CreateOptions.Name("Name of the new image blob (unique)", required: true);
+        var pageSize = CreateOptions.PageSize("Page size, also the mirror's chunk size: a power of two from 4KiB to 8MiB", 256 << 10);
+        var replication = CreateOptions.Replication("Replicas per page, 1 to 16 and at most the number of data providers [default: the cluster's]");
         var format = new Option<string>("--format")
         {
             Description = "Source format: auto (by magic number), raw, qcow2, vmdk, vhdx, vdi…",
@@ -43,7 +43,7 @@ internal static class ImageCommand
             var options = new ImportOptions
             {
                 Name = p.GetValue(name)!,
-                PageSize = (int)p.GetValue(pageSize),
+                PageSize = (int)p.GetValue(pageSize)!.Value,
                 Replication = p.GetValue(replication),
                 Format = p.GetValue(format)!,
             };

@@ -1,4 +1,5 @@
 using BlobSeer.Cli.Output;
+using BlobSeer.Protocol;
 
 namespace BlobSeer.Cli.Commands;
 
@@ -39,6 +40,11 @@ internal sealed class InputSource : IAsyncDisposable
             return await SpoolAsync(stdin, "stdin", ct);
         }
 
+        if (Directory.Exists(file))
+        {
+            throw CliException.Usage($"input file '{file}' is a directory: name a file");
+        }
+
         FileStream stream;
         try
         {
@@ -47,6 +53,10 @@ internal sealed class InputSource : IAsyncDisposable
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             throw new CliException(ExitCodes.NotFound, $"input file '{file}' not found", e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException(ExitCodes.Error, $"cannot read input file '{file}': {FileErrors.Reason(e, file)}", e);
         }
 
         if (stream.CanSeek)

@@ -99,7 +99,11 @@ internal static class ServeCommand
         }
         catch (Core.BlobSeerException e)
         {
-            throw new CliException(File.Exists(configPath) ? ExitCodes.Usage : ExitCodes.NotFound, e.Message, e);
+            throw new CliException(
+                e.Code is Core.ErrorCode.PermissionDenied ? ExitCodes.Error
+                    : File.Exists(configPath) || Directory.Exists(configPath) ? ExitCodes.Usage
+                    : ExitCodes.NotFound,
+                e.Message, e);
         }
 
         if (advertise is not null && role != Role.Data)

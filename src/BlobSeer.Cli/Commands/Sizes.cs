@@ -13,7 +13,7 @@ internal static class Sizes
         {
             Description = description,
             HelpName = "size",
-            CustomParser = r => Parse(r, name, max),
+            CustomParser = r => Parse(r, name, max) ?? 0,
         };
         if (defaultValue is { } d)
         {
@@ -31,22 +31,22 @@ internal static class Sizes
         CustomParser = r => Parse(r, name, long.MaxValue),
     };
 
-    private static long Parse(System.CommandLine.Parsing.ArgumentResult result, string option, long max)
+    /// <summary>The size in bytes, or null after adding a parse error that names <paramref name="option"/>.</summary>
+    public static long? Parse(System.CommandLine.Parsing.ArgumentResult result, string option, long max)
     {
         var token = result.Tokens.Count == 1 ? result.Tokens[0].Value : string.Join(' ', result.Tokens.Select(t => t.Value));
         if (!ByteSizes.TryParse(token, out var bytes, out var error))
         {
             result.AddError($"bad size '{token}' for {option}: {error}");
-            return 0;
+            return null;
         }
 
         if (bytes > max)
         {
             result.AddError($"bad size '{token}' for {option}: at most {ByteSizes.Format(max)}");
-            return 0;
+            return null;
         }
 
         return bytes;
     }
-
 }

@@ -80,6 +80,17 @@ internal static class UpCommand
                 throw CliException.Usage($"--port {options.Port} is not between 1 and {65535 - 16}");
             }
 
+            if (options.DefaultReplication is < 1 or > Core.BlobLimits.MaxReplication)
+            {
+                throw CliException.Usage($"--replication {options.DefaultReplication} is out of range: 1 to {Core.BlobLimits.MaxReplication}");
+            }
+
+            // Each replica of a page needs its own provider: a default no blob could be written with is refused now.
+            if (options.DefaultReplication > options.DataProviders)
+            {
+                throw CliException.Usage($"--replication {options.DefaultReplication} is more than the {options.DataProviders} data providers (--data-providers)");
+            }
+
             return RunAsync(options, parseResult.GetValue(verbose), ct);
         });
         return command;

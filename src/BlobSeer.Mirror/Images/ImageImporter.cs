@@ -14,8 +14,8 @@ public sealed class ImportOptions
     /// <summary>Page (and mirror chunk) size. Default 256 KiB, the papers' choice for VM images.</summary>
     public int PageSize { get; init; } = 256 << 10;
 
-    /// <summary>Replicas per page; 0 means the cluster's default.</summary>
-    public int Replication { get; init; }
+    /// <summary>Replicas per page; null means the cluster's default.</summary>
+    public int? Replication { get; init; }
 
     /// <summary>The source format: "auto" (by magic number), "raw", or any format qemu-img reads (qcow2, vmdk, vdi, vhdx…). Default auto.</summary>
     public string Format { get; init; } = "auto";
@@ -51,9 +51,23 @@ public static class ImageImporter
         IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
+        if (Directory.Exists(path))
+        {
+            Throw.InvalidArgument($"image file {path} is a directory: name the image file");
+        }
+
         if (!File.Exists(path))
         {
             Throw.NotFound($"image file {path} does not exist");
+        }
+
+        try
+        {
+            File.OpenHandle(path).Dispose();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BlobSeerException(ErrorCode.PermissionDenied, $"image file {path} cannot be read: {Protocol.FileErrors.Reason(e, path)}", e);
         }
 
         var format = options.Format == "auto" ? Detect(path) : options.Format;

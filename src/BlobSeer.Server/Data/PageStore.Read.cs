@@ -37,7 +37,7 @@ public sealed partial class PageStore
 
             if (!_index.TryGetValue(key, out location))
             {
-                throw new BlobSeerException(ErrorCode.NotFound, $"page {key} is not stored in {_directory}");
+                throw new BlobSeerException(ErrorCode.NotFound, $"page {key} is not stored here") { ServerDetail = $"page store {_directory}" };
             }
 
             handle = _segments[location.Segment];
@@ -75,7 +75,7 @@ public sealed partial class PageStore
         {
             // The store closed its files under the read.
             ArrayPool<byte>.Shared.Return(buffer);
-            throw new BlobSeerException(ErrorCode.Unavailable, $"page store {_directory} is closed", e);
+            throw new BlobSeerException(ErrorCode.Unavailable, "page store is closed", e) { ServerDetail = $"page store {_directory}" };
         }
         catch
         {
@@ -98,8 +98,10 @@ public sealed partial class PageStore
             }
         }
 
-        return new BlobSeerException(ErrorCode.DataLoss,
-            $"page {key} in {segment} at offset {location.RecordOffset} is corrupt: {problem}");
+        return new BlobSeerException(ErrorCode.DataLoss, $"page {key} is corrupt: {problem}")
+        {
+            ServerDetail = $"in {segment} at offset {location.RecordOffset}",
+        };
     }
 }
 

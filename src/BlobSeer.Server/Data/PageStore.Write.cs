@@ -178,7 +178,7 @@ public sealed partial class PageStore
         catch (Exception e)
         {
             // Not an I/O error (those are handled per chunk): an invariant of ours broke.
-            var error = new BlobSeerException(ErrorCode.Internal, $"page store {_directory} failed to append: {e.Message}", e);
+            var error = new BlobSeerException(ErrorCode.Internal, "page store failed to append", e) { ServerDetail = $"page store {_directory}: {e.Message}" };
             DecideRest(0, count, error);
             _chunk.Clear();
             _gather.Clear();
@@ -190,7 +190,7 @@ public sealed partial class PageStore
             PendingPut put = _batch[i];
             Exception? outcome = _decided[i]
                 ? _outcomes[i]
-                : new BlobSeerException(ErrorCode.Internal, $"page store {_directory} lost track of a put");
+                : new BlobSeerException(ErrorCode.Internal, "page store lost track of a put") { ServerDetail = $"page store {_directory}" };
             _outcomes[i] = null;
             _decided[i] = false;
             put.Complete(outcome);
@@ -404,11 +404,11 @@ public sealed partial class PageStore
     {
         string segment = SegmentPath(_activeSegment);
         Log.AppendFailed(_logger, _directory, segment, e);
+        // The client learns what happened; the path and the OS's words stay in the server's log.
+        string detail = $"appending to {segment}: {e.Message}";
         return IsDiskFull(e)
-            ? new BlobSeerException(ErrorCode.ResourceExhausted,
-                $"page store {_directory} is out of disk space appending to {segment}: {e.Message}", e)
-            : new BlobSeerException(ErrorCode.Unavailable,
-                $"page store {_directory} failed to append to {segment}: {e.Message}", e);
+            ? new BlobSeerException(ErrorCode.ResourceExhausted, "page store is out of disk space", e) { ServerDetail = detail }
+            : new BlobSeerException(ErrorCode.Unavailable, "page store I/O error", e) { ServerDetail = detail };
     }
 
     /// <summary>Whether an I/O error means the disk (or the user's quota) is full.</summary>

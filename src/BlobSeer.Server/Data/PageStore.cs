@@ -231,7 +231,7 @@ public sealed partial class PageStore : IAsyncDisposable, IDisposable
 
     // Unavailable rather than ObjectDisposedException: a provider shutting down is, to a client,
     // a replica that cannot be reached, and the network edge maps our codes 1:1.
-    private BlobSeerException Closed() => new(ErrorCode.Unavailable, $"page store {_directory} is closed");
+    private BlobSeerException Closed() => new(ErrorCode.Unavailable, "page store is closed") { ServerDetail = $"page store {_directory}" };
 
     private static void WriteHeader(Span<byte> header, PageKey key, int length, uint crc)
     {

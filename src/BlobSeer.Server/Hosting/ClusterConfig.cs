@@ -61,6 +61,11 @@ public sealed class ClusterConfig
     /// <summary>Reads and validates a configuration file; InvalidArgument with the reason if it is wrong.</summary>
     public static ClusterConfig Load(string path)
     {
+        if (Directory.Exists(path))
+        {
+            Throw.InvalidArgument($"configuration file {path} is a directory: name the JSON file");
+        }
+
         if (!File.Exists(path))
         {
             Throw.InvalidArgument($"configuration file {path} does not exist");
@@ -70,6 +75,10 @@ public sealed class ClusterConfig
         try
         {
             config = JsonSerializer.Deserialize<ClusterConfig>(File.ReadAllText(path), Json);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BlobSeerException(ErrorCode.PermissionDenied, $"configuration file {path} cannot be read: {Protocol.FileErrors.Reason(e, path)}", e);
         }
         catch (JsonException e)
         {

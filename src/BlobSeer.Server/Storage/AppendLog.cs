@@ -146,7 +146,10 @@ internal sealed class AppendLog : IDisposable
     {
         if (payload.Length > MaxRecordBytes)
         {
-            Throw.Error(ErrorCode.ResourceExhausted, $"log record of {payload.Length} bytes exceeds {MaxRecordBytes} in {Path}");
+            throw new BlobSeerException(ErrorCode.ResourceExhausted, $"log record of {payload.Length} bytes exceeds {MaxRecordBytes}")
+            {
+                ServerDetail = $"in {Path}",
+            };
         }
 
         var record = ArrayPool<byte>.Shared.Rent(HeaderBytes + payload.Length);
@@ -165,7 +168,12 @@ internal sealed class AppendLog : IDisposable
                 {
                     // A partial write (disk full) must not leave a half record before later ones.
                     RandomAccess.SetLength(_handle, _end);
-                    throw new BlobSeerException(ErrorCode.ResourceExhausted, $"cannot append to {Path}: {e.Message}", e);
+                    // The file's name tells the client which log; its directory and the OS's words are for the server's log.
+                    var what = Data.PageStore.IsDiskFull(e) ? "the disk is full" : "I/O error";
+                    throw new BlobSeerException(ErrorCode.ResourceExhausted, $"cannot append to {System.IO.Path.GetFileName(Path)}: {what}", e)
+                    {
+                        ServerDetail = $"{Path}: {e.Message}",
+                    };
                 }
 
                 _end += HeaderBytes + payload.Length;

@@ -34,9 +34,9 @@ public sealed class VersionManagerOptions
         }
 
         _ = new Core.PageGeometry(DefaultPageSize);
-        if (DefaultReplication is < 1 or > 16)
+        if (DefaultReplication is < 1 or > Core.BlobLimits.MaxReplication)
         {
-            Core.Throw.InvalidArgument($"version manager: default replication {DefaultReplication} is not between 1 and 16");
+            Core.Throw.InvalidArgument($"version manager: default replication {DefaultReplication} is not between 1 and {Core.BlobLimits.MaxReplication}");
         }
 
         if (WriterLease < TimeSpan.Zero || WriterLease > TimeSpan.FromDays(1))

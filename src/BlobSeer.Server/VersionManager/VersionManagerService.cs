@@ -26,6 +26,7 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
     private readonly VersionManagerOptions _options;
     private readonly Func<ClusterMap> _clusterMap;
     private readonly ILogger _logger;
+    private readonly ProviderCount _providerCount;
     private ulong _nextId = 1;
 
     private sealed class BlobEntry(BlobState state)
@@ -46,6 +47,7 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
         _options = options;
         _clusterMap = clusterMap;
         _logger = logger ?? NullLogger.Instance;
+        _providerCount = new ProviderCount(() => _clusterMap().ProviderManager, options.Secret);
         _log = AppendLog.Open(Path.Combine(options.Directory, "versions.log"), Replay);
         StartLeases();
     }
@@ -66,17 +68,33 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
     public long RecoveredTornBytes => _log.TruncatedBytes;
 
     /// <summary>Creates a blob.</summary>
+    /// <remarks>
+    /// The proto3 defaults mean "not given": page size 0 and replication 0 take the cluster's
+    /// defaults, an empty name makes an unnamed blob (reached by its id). Anything else out of
+    /// range is InvalidArgument naming the field, and so is a replication above the number of
+    /// data providers that could hold the replicas.
+    /// </remarks>
     public async ValueTask<BlobInfo> CreateBlobAsync(CreateBlobRequest request, CancellationToken cancellationToken)
     {
-        var pageSize = request.PageSize == 0 ? _options.DefaultPageSize : (int)Math.Min(request.PageSize, int.MaxValue);
-        var geometry = new PageGeometry(pageSize);
-        var replication = request.Replication == 0 ? _options.DefaultReplication : (int)Math.Min(request.Replication, int.MaxValue);
-        if (replication is < 1 or > 16)
+        if (request.PageSize != 0 && !PageGeometry.IsValidPageSize((int)Math.Min(request.PageSize, int.MaxValue)))
         {
-            Throw.InvalidArgument($"replication {request.Replication} is not between 1 and 16");
+            Throw.InvalidArgument($"page_size {request.PageSize} is not a power of two between {PageGeometry.MinPageSize} and {PageGeometry.MaxPageSize} bytes (0: the cluster's default, {_options.DefaultPageSize})");
         }
 
+        var geometry = new PageGeometry(request.PageSize == 0 ? _options.DefaultPageSize : (int)request.PageSize);
+        if (request.Replication > BlobLimits.MaxReplication)
+        {
+            Throw.InvalidArgument($"replication {request.Replication} is not between 1 and {BlobLimits.MaxReplication} (0: the cluster's default, {_options.DefaultReplication})");
+        }
+
+        var replication = request.Replication == 0 ? _options.DefaultReplication : (int)request.Replication;
         var name = BlobNames.Normalize(request.Name);
+        if (replication > 1 && await _providerCount.AtLeastAsync(replication, cancellationToken).ConfigureAwait(false) is { } providers
+            && replication > providers)
+        {
+            Throw.InvalidArgument($"replication {replication} is more than the {providers} data provider(s) registered with the cluster: each replica of a page needs its own provider");
+        }
+
         long seq;
         BlobInfo info;
         lock (_gate)
@@ -255,6 +273,7 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
     {
         StopLeases();
         StopMembership();
+        _providerCount.Dispose();
         _stopping.Dispose();
         _log.Dispose();
     }

@@ -15,12 +15,15 @@ public sealed class SharedCluster : IAsyncLifetime
     private readonly TempDirectory _directory = new("blobseer-it-shared");
     private BenchCluster? _cluster;
 
+    /// <summary>Where the cluster keeps its state: no message a client sees may name it.</summary>
+    public string DataDirectory => _directory.File("data");
+
     /// <summary>The cluster endpoint, for <c>--cluster</c>.</summary>
     public string Endpoint => _cluster?.Endpoint ?? throw new InvalidOperationException("the shared cluster is not up");
 
     public async ValueTask InitializeAsync()
     {
-        _cluster = await BenchCluster.StartAsync(CliProcess.Executable, _directory.File("data"), 4096, _ => { }, CancellationToken.None);
+        _cluster = await BenchCluster.StartAsync(CliProcess.Executable, DataDirectory, 4096, _ => { }, CancellationToken.None);
     }
 
     public async ValueTask DisposeAsync()

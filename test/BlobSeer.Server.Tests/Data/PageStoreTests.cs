@@ -206,7 +206,8 @@ public sealed class PageStoreTests : IDisposable
         reopened.Contains(a.Id).ShouldBeTrue();
         var error = await ShouldFail(() => reopened.ReadAsync(a.Id, Ct).AsTask(), ErrorCode.DataLoss);
         error.Message.ShouldContain(Convert.ToHexStringLower(a.Id));
-        error.Message.ShouldContain("segment-000001.dat");
+        error.ServerDetail.ShouldNotBeNull().ShouldContain("segment-000001.dat");
+        error.Message.ShouldNotContain(_directory); // the message reaches clients; the path is for the log
         await ShouldRead(reopened, b);
 
         // A replica's copy repairs it.

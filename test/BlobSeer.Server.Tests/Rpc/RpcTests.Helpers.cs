@@ -13,8 +13,8 @@ namespace BlobSeer.Server.Tests.Rpc;
 /// <summary>Hosts, raw HTTP/2 and Python calls, and the hand-written services the RPC tests run against.</summary>
 public sealed partial class RpcTests
 {
-    private static Task<RpcHost> StartAsync(Action<RpcServices> configure, RpcHostOptions? options = null) =>
-        RpcHost.StartAsync(options ?? new RpcHostOptions(), configure, cancellationToken: Ct);
+    private static Task<RpcHost> StartAsync(Action<RpcServices> configure, RpcHostOptions? options = null, LogCapture? log = null) =>
+        RpcHost.StartAsync(options ?? new RpcHostOptions(), configure, log?.Factory, Ct);
 
     private static byte[] RandomBytes(int length)
     {
@@ -121,6 +121,9 @@ public sealed partial class RpcTests
                 CreatedUnixMs = 1234,
             });
 
+        /// <summary>What WaitPublished throws once its caller is gone, as a handler reading from the call would; null: the cancellation itself.</summary>
+        public Exception? WaitFailure { get; init; }
+
         /// <summary>What GetBlob of id 13 throws.</summary>
         public Exception Failure { get; init; } = new InvalidOperationException("the fake broke");
 
@@ -146,7 +149,15 @@ public sealed partial class RpcTests
         {
             using CancellationTokenRegistration registration = cancellationToken.Register(() => WaitCancelled.TrySetResult());
             WaitStarted.TrySetResult();
-            await Task.Delay(Timeout.Infinite, cancellationToken);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            catch (OperationCanceledException) when (WaitFailure is not null)
+            {
+                throw WaitFailure;
+            }
+
             return new VersionInfo();
         }
 

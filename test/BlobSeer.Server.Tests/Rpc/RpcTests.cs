@@ -66,15 +66,16 @@ public sealed partial class RpcTests
     }
 
     [Fact]
-    public async Task A_failure_that_is_no_BlobSeerException_is_internal_and_names_the_call_and_endpoint()
+    public async Task A_failure_that_is_no_BlobSeerException_is_internal_and_names_the_call_and_endpoint_but_not_its_text()
     {
         await using RpcHost server = await StartAsync(services => services.Map(new FakeVersionManager()));
         using var channel = new NodeChannel(server.Endpoint);
 
         var error = await Should.ThrowAsync<BlobSeerException>(() => new VersionManagerClient(channel).GetBlobAsync(new BlobRef { Id = 13 }, Ct).AsTask());
 
+        // The exception's own text (a path, an OS error) stays in the server's log.
         error.Code.ShouldBe(ErrorCode.Internal);
-        error.Message.ShouldBe($"{ServicePaths.VersionManager.GetBlob} failed: the fake broke ({server.Endpoint}{ServicePaths.VersionManager.GetBlob})");
+        error.Message.ShouldBe($"{ServicePaths.VersionManager.GetBlob} failed: internal error (InvalidOperationException); the server's log has the details ({server.Endpoint}{ServicePaths.VersionManager.GetBlob})");
     }
 
     [Fact]
