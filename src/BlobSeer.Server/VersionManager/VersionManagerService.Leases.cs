@@ -22,8 +22,11 @@ namespace BlobSeer.Server.VersionManager;
 /// <item>otherwise it stores the version's no-op tree under the same keys (later versions may point
 /// at them), replacing any leaf the writer left, and completes it as a no-op.</item>
 /// </list>
-/// Either way the version is all or nothing. Settling needs an answer from the metadata providers:
-/// while one that might hold a leaf cannot be reached, it is retried at the next sweep.
+/// Either way the version is all or nothing. Settling stores nodes the way writers do (a member
+/// that is down or whose disk is full is skipped for the next one) and needs an answer from the
+/// metadata providers: while one that might hold a leaf cannot be reached, or refuses the no-op
+/// leaf that must replace one it holds, it is retried at the next sweep and reported as
+/// unsettled (VersionManagerService.Unsettled.cs).
 /// </summary>
 public sealed partial class VersionManagerService
 {
@@ -140,11 +143,13 @@ public sealed partial class VersionManagerService
                 {
                     await SettleAsync(blob, version, cancellationToken).ConfigureAwait(false);
                 }
+
+                SettleDone(blob, version);
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 // One version that cannot be settled must not stop the others, nor the sweeper.
-                Log.SettleDeferred(_logger, blob, version, e.Message);
+                SettleFailed(blob, version, e);
             }
         }
     }
