@@ -220,7 +220,10 @@ public sealed partial class VersionManagerService
         }
 
         await LookupLeavesAsync(ring, keys, found, cancellationToken).ConfigureAwait(false);
-        var whole = found.Count == pages.PageCount;
+        // No-op leaves among those found mean an earlier attempt (or the writer's abort) began the
+        // no-op tree, and may have stopped at a member that refused it while holding the writer's
+        // leaf: only the no-op path, which must reach every member holding a leaf, ends that.
+        var whole = found.Count == pages.PageCount && found.Values.All(n => n.Page is not null);
         var nodes = await TreeWriter.BuildAsync(blob, version, geometry, record.Size, pages, inFlight, publishedRoot,
             new RingNodeSource(ring), cancellationToken, noop: !whole).ConfigureAwait(false);
         var wire = new List<TreeNode>(nodes.Count);
