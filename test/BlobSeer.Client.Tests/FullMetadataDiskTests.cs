@@ -4,9 +4,9 @@ using BlobSeer.Protocol;
 using BlobSeer.Protocol.Messages;
 using BlobSeer.Protocol.Rpc;
 using BlobSeer.Server.Hosting;
+using BlobSeer.Server.Tests.Storage;
 using Google.Protobuf;
 using CoreNodeKey = BlobSeer.Core.Trees.NodeKey;
-using BlobSeer.Server.Tests.Storage;
 
 namespace BlobSeer.Client.Tests;
 
