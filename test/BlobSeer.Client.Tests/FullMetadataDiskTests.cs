@@ -23,6 +23,7 @@ public sealed class FullMetadataDiskTests : IAsyncLifetime
     private static readonly TimeSpan AppendBound = TimeSpan.FromSeconds(60);
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "blobseer-fullmeta-" + Guid.NewGuid().ToString("N"));
     private readonly List<SmallDisk> _disks = [];
+    private readonly EventCounter _logs = new();
     private EmbeddedCluster? _cluster;
     private BlobSeerClient? _client;
 
@@ -57,7 +58,7 @@ public sealed class FullMetadataDiskTests : IAsyncLifetime
             MetadataProviders = 2,
             DataProviders = 2,
             WriterLease = TimeSpan.FromSeconds(2),
-        }, ct: Ct);
+        }, _logs, Ct);
         _client = await BlobSeerClient.ConnectAsync(_cluster.Endpoint, null, Ct);
         return (_cluster, _client);
     }
@@ -126,6 +127,14 @@ public sealed class FullMetadataDiskTests : IAsyncLifetime
         failure.ShouldNotBeNull($"metadata-1 never filled in {appended} appends");
         failure.Code.ShouldBe(ErrorCode.ResourceExhausted, failure.Message);
         metadata1.WriteFailure.ShouldNotBeNull();
+
+        // A refused batch frees its pages again, so a smaller one may still fit: take that room,
+        // so that nothing can settle the failed version until the disks grow.
+        foreach (var disk in _disks)
+        {
+            FillUp(disk.Directory);
+        }
+
         var stuck = await blob.GetLatestVersionAsync(Ct) + 1;
         Output($"both full after {appended} appends; version {stuck} failed: {failure.Message}");
 
@@ -147,6 +156,19 @@ public sealed class FullMetadataDiskTests : IAsyncLifetime
         report.LastError.ShouldNotBeEmpty();
         Output($"reported unsettled after {report.Attempts} attempts: {report.LastError}");
         ClusterHealth.Of(status).Problems.ShouldContain(p => p.Contains($"blob {blob.Id} ('full-disk') version {stuck} expired and cannot be settled", StringComparison.Ordinal));
+
+        // It is retried at every sweep (a quarter lease), but said in the log with backoff: at the
+        // first failure, then after one lease, two, four...
+        deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (report.Attempts < 24 && DateTime.UtcNow < deadline && await Delay())
+        {
+            report = (await client.GetClusterStatusAsync(Ct)).Unsettled!.Single(u => u.Version == stuck);
+        }
+
+        var retryLines = _logs.Messages(2003).Count(m => m.Contains($"version {stuck} ", StringComparison.Ordinal));
+        Output($"{report.Attempts} attempts to settle version {stuck}, {retryLines} log lines about it");
+        report.Attempts.ShouldBeGreaterThanOrEqualTo(12u);
+        retryLines.ShouldBeInRange(1, 5);
 
         // Room again: the version manager settles what was stuck, and the blob takes appends again.
         foreach (var disk in _disks)
