@@ -12,6 +12,8 @@ namespace BlobSeer.Client;
 /// <param name="MetadataEpoch">Changes each time a metadata provider joins or leaves.</param>
 /// <param name="Rebalancing">True while nodes move to their places after such a change: a leaving member must keep running.</param>
 /// <param name="RebalancedNodes">Nodes put on their owners since the last change.</param>
+/// <param name="ReserveBytes">Free space at or below which a data provider gets no new pages (the provider manager's reserve).</param>
+/// <param name="Unsettled">Versions whose writer's lease expired that the version manager could not settle yet; null or empty for none.</param>
 public sealed record ClusterStatus(
     string VersionManager,
     string ProviderManager,
@@ -20,13 +22,25 @@ public sealed record ClusterStatus(
     RepairStatus? Repair,
     ulong MetadataEpoch = 0,
     bool Rebalancing = false,
-    ulong RebalancedNodes = 0);
+    ulong RebalancedNodes = 0,
+    long ReserveBytes = 0,
+    IReadOnlyList<UnsettledVersionStatus>? Unsettled = null);
+
+/// <summary>A version whose writer's lease expired and that the version manager has not been able to settle: later versions of the blob wait for it.</summary>
+/// <param name="Blob">The blob's id.</param>
+/// <param name="Name">The blob's name; null for an unnamed blob.</param>
+/// <param name="Version">The version.</param>
+/// <param name="Since">When the first attempt to settle it failed.</param>
+/// <param name="LastError">Why the last attempt failed.</param>
+/// <param name="Attempts">Attempts so far (one per sweep).</param>
+public sealed record UnsettledVersionStatus(ulong Blob, string? Name, ulong Version, DateTimeOffset Since, string LastError, uint Attempts);
 
 /// <summary>One member of the metadata ring.</summary>
 /// <param name="Endpoint">Its address.</param>
 /// <param name="Reachable">True when it answered.</param>
 /// <param name="Error">Why it did not, if it did not.</param>
-public sealed record MetadataProviderStatus(string Endpoint, bool Reachable, string? Error);
+/// <param name="WriteFailure">Why its last write failed (a full or failing disk); null when it takes writes.</param>
+public sealed record MetadataProviderStatus(string Endpoint, bool Reachable, string? Error, string? WriteFailure = null);
 
 /// <summary>One data provider, as its heartbeats describe it.</summary>
 /// <param name="Id">Its id (leaves name providers by id).</param>
@@ -69,8 +83,8 @@ public sealed partial class BlobSeerClient
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 timeout.CancelAfter(TimeSpan.FromSeconds(5));
-                await ring.ProbeAsync(m, timeout.Token).ConfigureAwait(false);
-                return new MetadataProviderStatus(map.MetadataProviders[m], true, null);
+                var writeFailure = await ring.ProbeAsync(m, timeout.Token).ConfigureAwait(false);
+                return new MetadataProviderStatus(map.MetadataProviders[m], true, null, writeFailure);
             }
             catch (Exception e) when (e is BlobSeerException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
             {
@@ -85,7 +99,9 @@ public sealed partial class BlobSeerClient
             r.PagesWithoutReplica, r.LastPassUnixMs == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.LastPassUnixMs), r.Pending.ToArray(),
             string.IsNullOrEmpty(r.LastError) ? null : r.LastError);
         return new ClusterStatus(map.VersionManager.Length > 0 ? map.VersionManager : Endpoint, map.ProviderManager,
-            await Task.WhenAll(probes).ConfigureAwait(false), data, repair, map.Epoch, fresh.Rebalancing, fresh.RebalancedNodes);
+            await Task.WhenAll(probes).ConfigureAwait(false), data, repair, map.Epoch, fresh.Rebalancing, fresh.RebalancedNodes, (long)list.ReserveBytes,
+            fresh.Unsettled.Select(u => new UnsettledVersionStatus(u.Blob, string.IsNullOrEmpty(u.Name) ? null : u.Name, u.Version,
+                DateTimeOffset.FromUnixTimeMilliseconds(u.SinceUnixMs), u.LastError, u.Attempts)).ToArray());
     }
 
     /// <summary>

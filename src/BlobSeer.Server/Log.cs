@@ -31,8 +31,9 @@ internal static partial class Log
     public static partial void VersionSettled(ILogger logger, ulong blob, ulong version, string how, int found, long pages);
 
     [LoggerMessage(EventId = 2003, Level = LogLevel.Warning,
-        Message = "Blob {Blob} version {Version} expired but cannot be completed yet, retrying: {Reason}")]
-    public static partial void SettleDeferred(ILogger logger, ulong blob, ulong version, string reason);
+        Message = "Blob {Blob} version {Version} expired but cannot be completed yet ({Attempts} attempts since {Since:u}); " +
+                  "retrying at every sweep, next report in {NextReportSeconds:0} s: {Reason}")]
+    public static partial void SettleDeferred(ILogger logger, ulong blob, ulong version, uint attempts, DateTimeOffset since, double nextReportSeconds, string reason);
 
     // Version manager: metadata ring membership.
     [LoggerMessage(EventId = 2011, Level = LogLevel.Warning, Message = "Metadata provider {Endpoint} {Change} the ring (epoch {Epoch}); rebalancing")]

@@ -5,18 +5,21 @@ public sealed class ClusterHealthTests
 {
     private static readonly RepairStatus QuietRepair = new(TimeSpan.FromSeconds(30), 4, 100, 0, 0, DateTimeOffset.UnixEpoch, [], null);
 
-    private static DataProviderStatus Provider(uint id, bool alive = true, bool repaired = false, bool draining = false) =>
-        new(id, $"10.0.0.{id}:7104", alive, repaired, 1 << 30, 1 << 29, 10, DateTimeOffset.UnixEpoch, draining);
+    private const long Reserve = 64L << 20;
+
+    private static DataProviderStatus Provider(uint id, bool alive = true, bool repaired = false, bool draining = false, long free = 1 << 29) =>
+        new(id, $"10.0.0.{id}:7104", alive, repaired, 1 << 30, free, 10, DateTimeOffset.UnixEpoch, draining);
 
     private static ClusterStatus Status(
         IReadOnlyList<MetadataProviderStatus>? metadata = null,
         IReadOnlyList<DataProviderStatus>? data = null,
         RepairStatus? repair = null,
-        bool rebalancing = false) =>
+        bool rebalancing = false,
+        IReadOnlyList<UnsettledVersionStatus>? unsettled = null) =>
         new("10.0.0.1:7100", "10.0.0.1:7101",
             metadata ?? [new("10.0.0.1:7102", true, null), new("10.0.0.2:7102", true, null)],
             data ?? [Provider(1), Provider(2)],
-            repair, 3, rebalancing, 0);
+            repair, 3, rebalancing, 0, Reserve, unsettled);
 
     [Fact]
     public void A_cluster_with_every_role_up_and_nothing_to_repair_is_healthy()
@@ -81,7 +84,53 @@ public sealed class ClusterHealthTests
             data: [Provider(1, alive: false), Provider(2, draining: true)],
             repair: QuietRepair with { PagesWithoutReplica = 1, LastError = "boom" },
             rebalancing: true));
-        health.Problems.Count.ShouldBe(6);
+        // The six problems named, and with one provider dead and the other draining nothing can take a page.
+        health.Problems.Count.ShouldBe(7);
         health.Healthy.ShouldBeFalse();
+    }
+
+    [Fact]
+    public void A_metadata_provider_that_refuses_writes_is_a_problem_naming_it_and_why()
+    {
+        var health = ClusterHealth.Of(Status(metadata: [new("10.0.0.1:7102", true, null, "cannot append: No space left on device"), new("10.0.0.2:7102", true, null)]));
+        var problem = health.Problems.ShouldHaveSingleItem();
+        problem.ShouldContain("10.0.0.1:7102 refuses writes");
+        problem.ShouldContain("No space left on device");
+    }
+
+    [Fact]
+    public void A_data_provider_at_its_reserve_is_a_problem_but_the_others_still_take_pages()
+    {
+        var health = ClusterHealth.Of(Status(data: [Provider(1), Provider(2, free: Reserve)]));
+        health.Problems.ShouldHaveSingleItem().ShouldContain("provider 2 (10.0.0.2:7104) has reached its reserve");
+    }
+
+    [Fact]
+    public void No_live_data_provider_with_room_above_the_reserve_is_reported_as_no_writable_capacity()
+    {
+        var full = ClusterHealth.Of(Status(data: [Provider(1, free: Reserve - 1), Provider(2, free: 0)]));
+        full.Problems.Count.ShouldBe(3);
+        full.Problems[^1].ShouldStartWith("0 live data provider(s) with free space");
+
+        // A dead provider with room does not take writes either.
+        var dead = ClusterHealth.Of(Status(data: [Provider(1, free: 0), Provider(2, alive: false)]));
+        dead.Problems.ShouldContain(p => p.StartsWith("0 live data provider(s) with free space", StringComparison.Ordinal));
+
+        ClusterHealth.Of(Status(data: [])).Problems.ShouldHaveSingleItem().ShouldStartWith("0 live data provider(s) with free space");
+    }
+
+    [Fact]
+    public void A_version_that_cannot_be_settled_is_a_problem_naming_blob_and_version()
+    {
+        var since = new DateTimeOffset(2026, 12, 7, 10, 0, 0, TimeSpan.Zero);
+        var health = ClusterHealth.Of(Status(unsettled:
+        [
+            new UnsettledVersionStatus(7, "images/disk", 12, since, "every metadata provider refuses writes", 40),
+            new UnsettledVersionStatus(9, null, 3, since, "boom", 1),
+        ]));
+        health.Problems.Count.ShouldBe(2);
+        health.Problems[0].ShouldContain("blob 7 ('images/disk') version 12");
+        health.Problems[0].ShouldContain("every metadata provider refuses writes");
+        health.Problems[1].ShouldContain("blob 9 version 3");
     }
 }

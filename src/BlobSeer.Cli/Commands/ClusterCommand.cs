@@ -161,7 +161,7 @@ internal static class ClusterCommand
         var meta = new Table().Border(TableBorder.Simple).AddColumns("metadata provider", "state");
         foreach (var m in s.MetadataProviders)
         {
-            meta.AddRow(Markup.Escape(m.Endpoint), m.Reachable ? "up" : Markup.Escape($"unreachable: {m.Error}"));
+            meta.AddRow(Markup.Escape(m.Endpoint), m.Reachable ? (m.WriteFailure is null ? "up" : "up, refuses writes") : Markup.Escape($"unreachable: {m.Error}"));
         }
 
         Terminal.Stdout.Write(meta);

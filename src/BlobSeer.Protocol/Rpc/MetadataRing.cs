@@ -16,9 +16,10 @@ public sealed record NodeLookup(TreeNode?[] Nodes, bool Certain);
 /// <summary>
 /// The metadata DHT as a caller sees it. A node lives on <c>replication</c> members: the first
 /// reachable ones in its preference list (its owner on the consistent-hash ring, then the next
-/// distinct members clockwise). A member that cannot be reached is skipped for the next one in
-/// the list (a sloppy quorum), so writes go on while a member is down; readers walk the same list
-/// until a member answers with the node, so nothing written this way is hidden.
+/// distinct members clockwise). A member that cannot be reached, or refuses the write (its disk is
+/// full or failing), is skipped for the next one in the list (a sloppy quorum), so writes go on
+/// while a member is down or full; readers walk the same list until a member answers with the
+/// node, so nothing written this way is hidden.
 /// </summary>
 public sealed class MetadataRing
 {
@@ -159,17 +160,28 @@ public sealed class MetadataRing
         return missing;
     }
 
-    /// <summary>Asks one member for nothing: succeeds when it answers at all.</summary>
-    public async Task ProbeAsync(int member, CancellationToken cancellationToken) =>
-        await _members[member].GetNodesAsync(new GetNodesRequest { AllowMissing = true }, cancellationToken).ConfigureAwait(false);
+    /// <summary>
+    /// Asks one member for nothing: succeeds when it answers at all, with why its last write
+    /// failed (a full or failing disk), or null when it takes writes.
+    /// </summary>
+    public async Task<string?> ProbeAsync(int member, CancellationToken cancellationToken)
+    {
+        var response = await _members[member].GetNodesAsync(new GetNodesRequest { AllowMissing = true }, cancellationToken).ConfigureAwait(false);
+        return string.IsNullOrEmpty(response.WriteFailure) ? null : response.WriteFailure;
+    }
 
     /// <summary>
     /// Stores every node durably on <paramref name="replication"/> members (all must acknowledge):
-    /// the first ones of its preference list, skipping members that cannot be reached for the next
-    /// ones. Fails with Unavailable when fewer than that many members take a node.
+    /// the first ones of its preference list, skipping members that cannot be reached or refuse
+    /// the write (a full disk answers ResourceExhausted) for the next ones. Fails with Unavailable
+    /// (or ResourceExhausted when every member it tried refused) when fewer than that many take a node.
     /// </summary>
     /// <param name="nodes">Nodes to store.</param>
-    /// <param name="replication">Copies of each node; <see cref="int.MaxValue"/> for every member, none skipped.</param>
+    /// <param name="replication">
+    /// Copies of each node; <see cref="int.MaxValue"/> for every member. Then no member may be
+    /// skipped, except one that refuses and holds none of the nodes (or the same ones already):
+    /// readers asking it find nothing there and go on to the others, which did take them.
+    /// </param>
     /// <param name="replaceLeaves">Replace leaves a member holds already (see PutNodesRequest.replace_leaves).</param>
     /// <param name="cancellationToken">Cancels the puts.</param>
     public async Task PutAsync(IReadOnlyList<TreeNode> nodes, int replication, bool replaceLeaves, CancellationToken cancellationToken)
@@ -181,7 +193,8 @@ public sealed class MetadataRing
         var preference = new int[nodes.Count][];
         var next = new int[nodes.Count];
         var missingCopies = new int[nodes.Count];
-        var down = new HashSet<int>();
+        var stored = new int[nodes.Count];
+        var skipped = new Dictionary<int, BlobSeerException>();
         var targets = new Dictionary<int, List<int>>();
         for (var i = 0; i < nodes.Count; i++)
         {
@@ -194,10 +207,11 @@ public sealed class MetadataRing
             targets.Clear();
             for (var i = 0; i < nodes.Count; i++)
             {
+                var assigned = 0;
                 while (missingCopies[i] > 0 && next[i] < preference[i].Length)
                 {
                     var member = preference[i][next[i]++];
-                    if (down.Contains(member))
+                    if (skipped.ContainsKey(member))
                     {
                         continue;
                     }
@@ -209,13 +223,12 @@ public sealed class MetadataRing
 
                     list.Add(i);
                     missingCopies[i]--;
+                    assigned++;
                 }
 
-                if (missingCopies[i] > 0 && (everyMember || next[i] >= preference[i].Length))
+                if (missingCopies[i] > 0 && (everyMember ? stored[i] == 0 && assigned == 0 : next[i] >= preference[i].Length))
                 {
-                    Throw.Error(ErrorCode.Unavailable,
-                        $"tree node {nodes[i].Key.ToCore()} could not be stored on {replication} metadata providers: " +
-                        $"{down.Count} of {MemberCount} cannot be reached ({string.Join(", ", down.Order().Select(_describe))})");
+                    ThrowTooFew(nodes[i], replication, skipped);
                 }
             }
 
@@ -224,7 +237,7 @@ public sealed class MetadataRing
                 return;
             }
 
-            var calls = new List<Task<int?>>();
+            var calls = new List<Task<(int Member, BlobSeerException? Failure)>>();
             foreach (var (member, list) in targets)
             {
                 for (var at = 0; at < list.Count; at += BatchSize)
@@ -233,43 +246,99 @@ public sealed class MetadataRing
                 }
             }
 
-            var failed = (await Task.WhenAll(calls).ConfigureAwait(false)).Where(m => m is not null).Select(m => m!.Value).ToHashSet();
+            var results = await Task.WhenAll(calls).ConfigureAwait(false);
+            var failed = new Dictionary<int, BlobSeerException>();
+            foreach (var (member, failure) in results)
+            {
+                if (failure is not null)
+                {
+                    failed[member] = failure;
+                }
+            }
+
+            foreach (var (member, list) in targets)
+            {
+                if (!failed.ContainsKey(member))
+                {
+                    foreach (var i in list)
+                    {
+                        stored[i]++;
+                    }
+                }
+            }
+
             if (failed.Count == 0)
             {
                 return;
             }
 
-            // The copies meant for an unreachable member go to the next members of each list.
-            foreach (var member in failed)
+            // The copies meant for a member that is down or full go to the next members of each list.
+            foreach (var (member, failure) in failed)
             {
-                down.Add(member);
+                skipped[member] = failure;
+                if (everyMember)
+                {
+                    await CheckSkippableAsync(member, failure, targets[member], nodes, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
                 foreach (var i in targets[member])
                 {
                     missingCopies[i]++;
                 }
             }
+        }
+    }
 
-            if (everyMember)
+    // With every member asked for, a member may be left out only when it refused and holds no
+    // other version of these nodes: none of it could then answer a reader in their place.
+    private async Task CheckSkippableAsync(int member, BlobSeerException failure, List<int> positions, IReadOnlyList<TreeNode> nodes, CancellationToken cancellationToken)
+    {
+        if (failure.Code != ErrorCode.ResourceExhausted)
+        {
+            Throw.Error(ErrorCode.Unavailable, $"{_describe(member)} cannot be reached, and every metadata provider must take these nodes: {failure.Message}");
+        }
+
+        for (var at = 0; at < positions.Count; at += BatchSize)
+        {
+            var batch = positions.GetRange(at, Math.Min(BatchSize, positions.Count - at));
+            var request = new GetNodesRequest { AllowMissing = true };
+            request.Keys.AddRange(batch.Select(i => nodes[i].Key));
+            var response = await _members[member].GetNodesAsync(request, cancellationToken).ConfigureAwait(false);
+            var wanted = batch.ToDictionary(i => nodes[i].Key.ToCore(), i => nodes[i]);
+            if (response.Nodes.FirstOrDefault(n => !n.Equals(wanted.GetValueOrDefault(n.Key.ToCore()))) is { } other)
             {
-                Throw.Error(ErrorCode.Unavailable,
-                    $"{failed.Count} of {MemberCount} metadata providers cannot be reached ({string.Join(", ", failed.Order().Select(_describe))})");
+                Throw.Error(ErrorCode.ResourceExhausted,
+                    $"{_describe(member)} refuses writes and still holds another version of tree node {other.Key.ToCore()}: {failure.Message}");
             }
         }
     }
 
-    // Puts some nodes on one member; returns the member when it cannot be reached.
-    private async Task<int?> PutOnAsync(int member, List<int> positions, IReadOnlyList<TreeNode> nodes, bool replaceLeaves, CancellationToken cancellationToken)
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void ThrowTooFew(TreeNode node, int replication, Dictionary<int, BlobSeerException> skipped)
+    {
+        var code = skipped.Values.All(f => f.Code == ErrorCode.ResourceExhausted) && skipped.Count > 0 ? ErrorCode.ResourceExhausted : ErrorCode.Unavailable;
+        throw new BlobSeerException(code,
+            $"tree node {node.Key.ToCore()} could not be stored on {replication} metadata providers: {skipped.Count} of {MemberCount} " +
+            $"cannot be reached or refuse writes ({string.Join("; ", skipped.OrderBy(s => s.Key).Select(s => $"{_describe(s.Key)}: {s.Value.Message}"))})");
+    }
+
+    // Puts some nodes on one member; answers why it did not take them when it is down or refuses
+    // them (a full or failing disk), so that they go to the next member.
+    private async Task<(int Member, BlobSeerException? Failure)> PutOnAsync(int member, List<int> positions, IReadOnlyList<TreeNode> nodes, bool replaceLeaves,
+        CancellationToken cancellationToken)
     {
         var request = new PutNodesRequest { ReplaceLeaves = replaceLeaves };
         request.Nodes.AddRange(positions.Select(i => nodes[i]));
         try
         {
             await _members[member].PutNodesAsync(request, cancellationToken).ConfigureAwait(false);
-            return null;
+            return (member, null);
         }
-        catch (BlobSeerException e) when (e.Code is ErrorCode.Unavailable or ErrorCode.DeadlineExceeded && !cancellationToken.IsCancellationRequested)
+        catch (BlobSeerException e) when (e.Code is ErrorCode.Unavailable or ErrorCode.DeadlineExceeded or ErrorCode.ResourceExhausted
+                                           && !cancellationToken.IsCancellationRequested)
         {
-            return member;
+            return (member, e);
         }
     }
 }

@@ -15,7 +15,10 @@ namespace BlobSeer.Server.Metadata;
 /// A node is written once; a second put of the same key is ignored, so retries are safe. The one
 /// exception is a leaf put with <c>replace_leaves</c>: the same page moved to other providers
 /// (re-replication), or a no-op leaf for a version the version manager settled after its writer's
-/// lease expired. Replay keeps the last record of a key.
+/// lease expired. Replay keeps the last record of a key. A member whose disk refuses a write
+/// (ResourceExhausted when full) still serves reads, and says so in its answers
+/// (<c>GetNodesResponse.write_failure</c>) until a write succeeds again; writers put its nodes on
+/// the next member of their preference list.
 /// </summary>
 public sealed class MetadataProviderService : IMetadataProviderService, IDisposable
 {
@@ -23,6 +26,7 @@ public sealed class MetadataProviderService : IMetadataProviderService, IDisposa
 
     private readonly ConcurrentDictionary<CoreNodeKey, TreeNode> _nodes = new();
     private readonly AppendLog _log;
+    private string? _writeFailure;
 
     /// <summary>Opens the node log in <paramref name="directory"/> and loads every node.</summary>
     public MetadataProviderService(string directory)
@@ -33,6 +37,9 @@ public sealed class MetadataProviderService : IMetadataProviderService, IDisposa
             _nodes[node.Key.ToCore()] = node;
         });
     }
+
+    /// <summary>Why the last write failed (a full or failing disk); null once one succeeded again.</summary>
+    public string? WriteFailure => Volatile.Read(ref _writeFailure);
 
     /// <summary>Nodes stored.</summary>
     public int NodeCount => _nodes.Count;
@@ -59,7 +66,18 @@ public sealed class MetadataProviderService : IMetadataProviderService, IDisposa
 
         if (payloads.Count > 0)
         {
-            await _log.AppendManyAsync(payloads, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _log.AppendManyAsync(payloads, cancellationToken).ConfigureAwait(false);
+            }
+            catch (BlobSeerException e) when (e.Code is ErrorCode.ResourceExhausted or ErrorCode.Unavailable)
+            {
+                // Said in every answer until a write succeeds, so that `cluster status` shows it.
+                Volatile.Write(ref _writeFailure, $"{DateTimeOffset.UtcNow:u}: {e.Message}");
+                throw;
+            }
+
+            Volatile.Write(ref _writeFailure, null);
             foreach (var (key, node) in fresh)
             {
                 if (request.ReplaceLeaves)
@@ -101,7 +119,7 @@ public sealed class MetadataProviderService : IMetadataProviderService, IDisposa
             Throw.InvalidArgument($"{request.Keys.Count} keys in one call is more than {MaxNodesPerCall}");
         }
 
-        var response = new GetNodesResponse();
+        var response = new GetNodesResponse { WriteFailure = WriteFailure ?? "" };
         foreach (var wire in request.Keys)
         {
             var key = wire.ToCore();

@@ -194,7 +194,7 @@ public sealed class ProviderManagerService : IProviderManagerService
     public ValueTask<ListProvidersResponse> ListProvidersAsync(Empty request, CancellationToken cancellationToken)
     {
         var repaired = Repairer?.Repaired ?? new HashSet<uint>();
-        var response = new ListProvidersResponse { Repair = Repairer?.Report() };
+        var response = new ListProvidersResponse { Repair = Repairer?.Report(), ReserveBytes = (ulong)_options.ReserveBytes };
         var nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         lock (_gate)
         {

@@ -9,7 +9,10 @@ namespace BlobSeer.Server.Storage;
 /// An append-only log of small records with group commit: each record is
 /// <c>[u32 length][u32 crc32c][payload]</c>; <see cref="AppendAsync"/> returns once the record is
 /// on disk, and concurrent appends share one fsync. Opening replays every intact record and cuts
-/// a torn tail (a crash in the middle of a write) away. Used for the version manager's
+/// a torn tail (a crash in the middle of a write) away. A write the disk refuses (full:
+/// ResourceExhausted; failing: Unavailable) is cut away again at once, so later records follow the
+/// last acknowledged one; a failed fsync leaves the log refusing every write until it is reopened,
+/// because what reached the disk is then unknown. Used for the version manager's
 /// write-ahead log and the metadata providers' node store.
 /// </summary>
 internal sealed class AppendLog : IDisposable
@@ -23,6 +26,7 @@ internal sealed class AppendLog : IDisposable
     private long _end;
     private long _written;
     private long _durable;
+    private string? _broken;
 
     private AppendLog(SafeFileHandle handle, long end)
     {
@@ -125,16 +129,42 @@ internal sealed class AppendLog : IDisposable
         await FlushAsync(seq, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Appends several records that become durable together.</summary>
+    /// <summary>
+    /// Appends several records that become durable together. They are written as one: when the
+    /// disk refuses any of them, none is left in the log (a replay never sees part of a batch that
+    /// was never acknowledged).
+    /// </summary>
     public async ValueTask AppendManyAsync(IReadOnlyList<ReadOnlyMemory<byte>> payloads, CancellationToken cancellationToken = default)
     {
-        long seq = 0;
+        var total = 0L;
         foreach (var p in payloads)
         {
-            seq = Write(p.Span);
+            CheckSize(p.Length);
+            total += HeaderBytes + p.Length;
         }
 
-        await FlushAsync(seq, cancellationToken).ConfigureAwait(false);
+        if (total > MaxRecordBytes)
+        {
+            // Too big for one buffer: record by record, still rolled back as a whole.
+            await FlushAsync(WriteEach(payloads), cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        var batch = ArrayPool<byte>.Shared.Rent((int)total);
+        try
+        {
+            var at = 0;
+            foreach (var p in payloads)
+            {
+                at += Frame(p.Span, batch.AsSpan(at));
+            }
+
+            await FlushAsync(WriteFramed(batch.AsSpan(0, at), records: payloads.Count), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(batch);
+        }
     }
 
     /// <summary>
@@ -144,45 +174,116 @@ internal sealed class AppendLog : IDisposable
     /// </summary>
     public long Write(ReadOnlySpan<byte> payload)
     {
-        if (payload.Length > MaxRecordBytes)
-        {
-            throw new BlobSeerException(ErrorCode.ResourceExhausted, $"log record of {payload.Length} bytes exceeds {MaxRecordBytes}")
-            {
-                ServerDetail = $"in {Path}",
-            };
-        }
-
+        CheckSize(payload.Length);
         var record = ArrayPool<byte>.Shared.Rent(HeaderBytes + payload.Length);
         try
         {
-            BinaryPrimitives.WriteInt32LittleEndian(record, payload.Length);
-            BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(4), Crc32C.Compute(payload));
-            payload.CopyTo(record.AsSpan(HeaderBytes));
-            lock (_gate)
-            {
-                try
-                {
-                    RandomAccess.Write(_handle, record.AsSpan(0, HeaderBytes + payload.Length), _end);
-                }
-                catch (IOException e)
-                {
-                    // A partial write (disk full) must not leave a half record before later ones.
-                    RandomAccess.SetLength(_handle, _end);
-                    // The file's name tells the client which log; its directory and the OS's words are for the server's log.
-                    var what = Data.PageStore.IsDiskFull(e) ? "the disk is full" : "I/O error";
-                    throw new BlobSeerException(ErrorCode.ResourceExhausted, $"cannot append to {System.IO.Path.GetFileName(Path)}: {what}", e)
-                    {
-                        ServerDetail = $"{Path}: {e.Message}",
-                    };
-                }
-
-                _end += HeaderBytes + payload.Length;
-                return ++_written;
-            }
+            return WriteFramed(record.AsSpan(0, Frame(payload, record)), records: 1);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(record);
+        }
+    }
+
+    private long WriteEach(IReadOnlyList<ReadOnlyMemory<byte>> payloads)
+    {
+        lock (_gate)
+        {
+            var start = _end;
+            var seq = 0L;
+            try
+            {
+                foreach (var p in payloads)
+                {
+                    seq = Write(p.Span);
+                }
+            }
+            catch (BlobSeerException)
+            {
+                Rollback(start);
+                throw;
+            }
+
+            return seq;
+        }
+    }
+
+    private void CheckSize(int length)
+    {
+        if (length > MaxRecordBytes)
+        {
+            throw new BlobSeerException(ErrorCode.ResourceExhausted, $"log record of {length} bytes exceeds {MaxRecordBytes}") { ServerDetail = $"in {Path}" };
+        }
+    }
+
+    private static int Frame(ReadOnlySpan<byte> payload, Span<byte> destination)
+    {
+        BinaryPrimitives.WriteInt32LittleEndian(destination, payload.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(destination[4..], Crc32C.Compute(payload));
+        payload.CopyTo(destination[HeaderBytes..]);
+        return HeaderBytes + payload.Length;
+    }
+
+    private long WriteFramed(ReadOnlySpan<byte> framed, int records)
+    {
+        lock (_gate)
+        {
+            ThrowIfBroken();
+            try
+            {
+                RandomAccess.Write(_handle, framed, _end);
+            }
+            catch (IOException e)
+            {
+                // A partial write (disk full) must not leave a half record before later ones:
+                // the next record goes where this one began, and a replay stops before it.
+                Rollback(_end);
+                throw Refused("append to", e);
+            }
+
+            _end += framed.Length;
+            _written += records;
+            return _written;
+        }
+    }
+
+    // Caller holds _gate.
+    private void Rollback(long end)
+    {
+        _end = end;
+        try
+        {
+            RandomAccess.SetLength(_handle, end);
+        }
+        catch (IOException)
+        {
+            // Shrinking rarely fails; if it does, the bytes past _end are overwritten by the next
+            // record, and a replay cuts whatever is left after the last intact record.
+        }
+    }
+
+    private BlobSeerException Refused(string what, IOException e)
+    {
+        // On Linux the HResult is the errno. ENOSPC, EDQUOT, EFBIG: the disk may get room again;
+        // anything else: the disk is failing.
+        var full = e.HResult is 28 or 122 or 27;
+        // The file's name tells the client which log; its directory and the OS's words are for the server's log.
+        return new BlobSeerException(full ? ErrorCode.ResourceExhausted : ErrorCode.Unavailable,
+            $"cannot {what} {System.IO.Path.GetFileName(Path)}: {(full ? "the disk is full" : "I/O error")}", e)
+        {
+            ServerDetail = $"{Path}: {e.Message}",
+        };
+    }
+
+    private void ThrowIfBroken()
+    {
+        if (_broken is { } broken)
+        {
+            throw new BlobSeerException(ErrorCode.Unavailable, $"{System.IO.Path.GetFileName(Path)} could not be synced to disk earlier; it takes no writes until restarted", null)
+            {
+                ServerDetail = $"{Path}: {broken}",
+            };
         }
     }
 
@@ -199,8 +300,29 @@ internal sealed class AppendLog : IDisposable
                 return;
             }
 
-            var target = Volatile.Read(ref _written);
-            RandomAccess.FlushToDisk(_handle);
+            long target;
+            lock (_gate)
+            {
+                ThrowIfBroken();
+                target = _written;
+            }
+
+            try
+            {
+                RandomAccess.FlushToDisk(_handle);
+            }
+            catch (IOException e)
+            {
+                // After a failed fsync the kernel may have dropped the dirty pages and a retry can
+                // report success: what was written is of unknown state, so the log takes no more.
+                lock (_gate)
+                {
+                    _broken = e.Message;
+                }
+
+                throw Refused("sync", e);
+            }
+
             Volatile.Write(ref _durable, target);
         }
         finally

@@ -22,8 +22,11 @@ namespace BlobSeer.Server.VersionManager;
 /// <item>otherwise it stores the version's no-op tree under the same keys (later versions may point
 /// at them), replacing any leaf the writer left, and completes it as a no-op.</item>
 /// </list>
-/// Either way the version is all or nothing. Settling needs an answer from the metadata providers:
-/// while one that might hold a leaf cannot be reached, it is retried at the next sweep.
+/// Either way the version is all or nothing. Settling stores nodes the way writers do (a member
+/// that is down or whose disk is full is skipped for the next one) and needs an answer from the
+/// metadata providers: while one that might hold a leaf cannot be reached, or refuses the no-op
+/// leaf that must replace one it holds, it is retried at the next sweep and reported as
+/// unsettled (VersionManagerService.Unsettled.cs).
 /// </summary>
 public sealed partial class VersionManagerService
 {
@@ -140,11 +143,13 @@ public sealed partial class VersionManagerService
                 {
                     await SettleAsync(blob, version, cancellationToken).ConfigureAwait(false);
                 }
+
+                SettleDone(blob, version);
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 // One version that cannot be settled must not stop the others, nor the sweeper.
-                Log.SettleDeferred(_logger, blob, version, e.Message);
+                SettleFailed(blob, version, e);
             }
         }
     }
@@ -215,7 +220,10 @@ public sealed partial class VersionManagerService
         }
 
         await LookupLeavesAsync(ring, keys, found, cancellationToken).ConfigureAwait(false);
-        var whole = found.Count == pages.PageCount;
+        // No-op leaves among those found mean an earlier attempt (or the writer's abort) began the
+        // no-op tree, and may have stopped at a member that refused it while holding the writer's
+        // leaf: only the no-op path, which must reach every member holding a leaf, ends that.
+        var whole = found.Count == pages.PageCount && found.Values.All(n => n.Page is not null);
         var nodes = await TreeWriter.BuildAsync(blob, version, geometry, record.Size, pages, inFlight, publishedRoot,
             new RingNodeSource(ring), cancellationToken, noop: !whole).ConfigureAwait(false);
         var wire = new List<TreeNode>(nodes.Count);

@@ -93,6 +93,7 @@ public sealed partial class VersionManagerService
         };
         map.MetadataProviders.AddRange(membership.Members.Select(m => m.Endpoint));
         map.MetadataIds.AddRange(membership.Members.Select(m => m.Id));
+        map.Unsettled.AddRange(UnsettledVersions());
         return map;
     }
 
