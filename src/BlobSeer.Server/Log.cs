@@ -112,11 +112,11 @@ internal static partial class Log
     public static partial void CallRejected(ILogger logger, string path, ErrorCode code, string message);
 
     [LoggerMessage(EventId = 5103, Level = LogLevel.Information,
-        Message = "RPC {Path}: ended the call, its request message stalled with {Bytes} bytes in and none for {Seconds} s")]
+        Message = "RPC {Path}: ended the call, its request message of {Bytes} bytes stalled unfinished for {Seconds} s")]
     public static partial void RpcMessageStalled(ILogger logger, string path, long bytes, double seconds);
 
     [LoggerMessage(EventId = 5104, Level = LogLevel.Information,
-        Message = "RPC {Path}: refused a request message at {Bytes} bytes, the budget of unfinished messages is spent ({PerConnection} per connection, {Total} in all)")]
+        Message = "RPC {Path}: refused a request message of {Bytes} bytes, the budget of unfinished messages is spent ({PerConnection} per connection, {Total} in all)")]
     public static partial void RpcBudgetExhausted(ILogger logger, string path, long bytes, long perConnection, long total);
 
     [LoggerMessage(EventId = 5105, Level = LogLevel.Information, Message = "RPC server refused a connection from {Client}: {Limit} from it are open already")]

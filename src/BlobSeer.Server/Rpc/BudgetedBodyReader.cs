@@ -1,20 +1,28 @@
+using System.Buffers;
+using System.Buffers.Binary;
 using System.IO.Pipelines;
 using Grpc.Core;
 
 namespace BlobSeer.Server.Rpc;
 
 /// <summary>
-/// A request body that the reader (Grpc.AspNetCore) sees only as far as the budget allows: every
-/// byte a read makes visible beyond what the call already holds is reserved first, and what the
-/// reader consumes is given back. Bytes the reader has not yet seen were never examined, so Kestrel
-/// grants no window for them and the peer cannot send past them. While a message is half in,
-/// every read must bring bytes within <see cref="RpcLimits.ReadTimeout"/>.
+/// A request body that the reader (Grpc.AspNetCore) sees only as far as the budget allows: when
+/// the 5-byte prefix of the next gRPC message becomes visible, the whole message (prefix and
+/// length) is reserved before the reader sees it, and it is given back as the reader consumes it.
+/// A message that does not fit is refused at once (ResourceExhausted); its bytes were never
+/// examined, so Kestrel granted no window for them. Reserving whole messages, not bytes as they
+/// come, keeps calls from each holding part of the budget and starving for the rest. While a
+/// message is half in, every read must bring bytes
+/// within <see cref="RpcLimits.ReadTimeout"/>.
 /// </summary>
 internal sealed class BudgetedBodyReader(PipeReader inner, RequestBodyBudget budget, ByteBudget connection, string path) : PipeReader
 {
+    private const int PrefixBytes = 5;
+
     private CancellationTokenSource? _timer;
 
-    // Bytes reserved for this call: those returned by the last read and not consumed since.
+    // Bytes reserved for this call, counted from the first unconsumed byte: the messages whose
+    // prefixes the reader may see. Each message is reserved whole when its prefix arrives.
     private long _held;
     private ReadResult _last;
 
@@ -23,18 +31,17 @@ internal sealed class BudgetedBodyReader(PipeReader inner, RequestBodyBudget bud
         ReadResult result = _held > 0
             ? await ReadTimedAsync(cancellationToken).ConfigureAwait(false)
             : await inner.ReadAsync(cancellationToken).ConfigureAwait(false);
-        long growth = result.Buffer.Length - _held;
-        if (growth > 0 && !budget.TryReserve(connection, growth) && !await budget.ReserveAsync(connection, growth, cancellationToken).ConfigureAwait(false))
+        for (long need; (need = NextMessage(result.Buffer)) > 0; _held += need)
         {
-            long held = _held;
-            inner.AdvanceTo(result.Buffer.Start);
-            Log.RpcBudgetExhausted(budget.Logger, path, result.Buffer.Length, budget.Limits.BufferBudgetPerConnectionBytes, budget.Limits.BufferBudgetBytes);
-            throw budget.Exhausted(path, held);
-        }
-
-        if (growth > 0)
-        {
-            _held += growth;
+            // No waiting for budget: a call that waited would keep its unread bytes in the pipe,
+            // and they count against the connection's HTTP/2 window, which the calls holding the
+            // budget need in order to finish and give it back.
+            if (!budget.TryReserve(connection, need))
+            {
+                inner.AdvanceTo(result.Buffer.Start);
+                Log.RpcBudgetExhausted(budget.Logger, path, need, budget.Limits.BufferBudgetPerConnectionBytes, budget.Limits.BufferBudgetBytes);
+                throw budget.Exhausted(path, need);
+            }
         }
 
         _last = result;
@@ -48,18 +55,12 @@ internal sealed class BudgetedBodyReader(PipeReader inner, RequestBodyBudget bud
             return false;
         }
 
-        long growth = result.Buffer.Length - _held;
-        if (growth > 0 && !budget.TryReserve(connection, growth))
+        if (NextMessage(result.Buffer) > 0)
         {
-            // Not now: the caller falls back to ReadAsync, which waits for budget.
+            // A message to reserve: ReadAsync does it (and refuses it), returning at once.
             inner.AdvanceTo(result.Buffer.Start);
             result = default;
             return false;
-        }
-
-        if (growth > 0)
-        {
-            _held += growth;
         }
 
         _last = result;
@@ -70,14 +71,29 @@ internal sealed class BudgetedBodyReader(PipeReader inner, RequestBodyBudget bud
 
     public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
     {
-        long remaining = _last.Buffer.Slice(consumed).Length;
+        long done = Math.Min(_last.Buffer.Slice(0, consumed).Length, _held);
         inner.AdvanceTo(consumed, examined);
         _last = default;
-        if (_held > remaining)
+        budget.Release(connection, done);
+        _held -= done;
+    }
+
+    /// <summary>
+    /// Bytes of the message whose prefix is visible where the reservation ends (prefix included);
+    /// 0 when no whole prefix is there yet, or when the message is larger than gRPC accepts (it
+    /// refuses it on the prefix, before buffering any of it).
+    /// </summary>
+    private long NextMessage(ReadOnlySequence<byte> buffer)
+    {
+        if (buffer.Length - _held < PrefixBytes)
         {
-            budget.Release(connection, _held - remaining);
-            _held = remaining;
+            return 0;
         }
+
+        Span<byte> prefix = stackalloc byte[PrefixBytes];
+        buffer.Slice(_held, PrefixBytes).CopyTo(prefix);
+        uint length = BinaryPrimitives.ReadUInt32BigEndian(prefix[1..]);
+        return length > budget.MaxMessageBytes ? 0 : PrefixBytes + (long)length;
     }
 
     public override void CancelPendingRead() => inner.CancelPendingRead();
@@ -118,7 +134,7 @@ internal sealed class BudgetedBodyReader(PipeReader inner, RequestBodyBudget bud
         {
             Log.RpcMessageStalled(budget.Logger, path, _held, budget.Limits.ReadTimeout.TotalSeconds);
             throw new RpcException(new Status(StatusCode.Cancelled,
-                $"{path}: the request message stalled, {_held} bytes of it in and none for {budget.Limits.ReadTimeout.TotalSeconds} s"));
+                $"{path}: the request message of {_held} bytes stalled: no bytes of it for {budget.Limits.ReadTimeout.TotalSeconds} s"));
         }
     }
 }

@@ -21,9 +21,8 @@ namespace BlobSeer.Server.Rpc;
 /// sends HTTP/2 WINDOW_UPDATEs for examined bytes, so a peer may keep sending until a message of
 /// MaxMessageBytes sits in memory on every stream. Kestrel's own MaxRequestBodySize is per request
 /// and its MinRequestBodyDataRate an average that 60 MiB sent quickly keeps satisfied for hours.
-/// The wrapper reserves every newly visible byte before the reader sees it; until the reader has
-/// seen (examined) them Kestrel grants no more window, so a stream waiting for budget holds at
-/// most what the window already let in.
+/// The wrapper reserves each message whole when its prefix arrives, before the reader sees it,
+/// and refuses the call when it does not fit.
 /// </remarks>
 internal sealed class RequestBodyBudget
 {
@@ -31,14 +30,18 @@ internal sealed class RequestBodyBudget
     private readonly ConcurrentDictionary<IPAddress, int> _perClient = new();
     private readonly ILogger _logger;
 
-    public RequestBodyBudget(RpcLimits limits, ILogger logger)
+    public RequestBodyBudget(RpcLimits limits, int maxMessageBytes, ILogger logger)
     {
         Limits = limits;
+        MaxMessageBytes = maxMessageBytes;
         Total = new ByteBudget(limits.BufferBudgetBytes);
         _logger = logger;
     }
 
     public RpcLimits Limits { get; }
+
+    /// <summary>The largest message gRPC accepts; a larger one it refuses on its prefix, so it needs no budget.</summary>
+    public int MaxMessageBytes { get; }
 
     /// <summary>The budget every connection's share is also taken from.</summary>
     public ByteBudget Total { get; }
@@ -91,25 +94,7 @@ internal sealed class RequestBodyBudget
         }
     }
 
-    /// <summary>Reserves from the connection's share and from the total, waiting (bounded) for both.</summary>
-    public async ValueTask<bool> ReserveAsync(ByteBudget connection, long bytes, CancellationToken cancellationToken)
-    {
-        long start = Environment.TickCount64;
-        if (!await connection.ReserveAsync(bytes, Limits.BudgetWait, cancellationToken).ConfigureAwait(false))
-        {
-            return false;
-        }
-
-        TimeSpan left = Limits.BudgetWait - TimeSpan.FromMilliseconds(Environment.TickCount64 - start);
-        if (left > TimeSpan.Zero && await Total.ReserveAsync(bytes, left, cancellationToken).ConfigureAwait(false))
-        {
-            return true;
-        }
-
-        connection.Release(bytes);
-        return false;
-    }
-
+    /// <summary>Reserves from the connection's share and from the total, if both have room now.</summary>
     public bool TryReserve(ByteBudget connection, long bytes)
     {
         if (!connection.TryReserve(bytes))
@@ -133,9 +118,9 @@ internal sealed class RequestBodyBudget
     }
 
     /// <summary>The error a call gets when its message cannot be buffered; the client sees the status and the reason.</summary>
-    public RpcException Exhausted(string path, long held) => new(new Status(StatusCode.ResourceExhausted,
-        $"{path}: the server holds its whole budget of unfinished request messages ({Limits.BufferBudgetBytes} bytes in all, " +
-        $"{Limits.BufferBudgetPerConnectionBytes} per connection) and waited {Limits.BudgetWait.TotalSeconds} s; {held} bytes of this message were in; retry later"));
+    public RpcException Exhausted(string path, long message) => new(new Status(StatusCode.ResourceExhausted,
+        $"{path}: no room for a request message of {message} bytes: unfinished messages hold the server's whole budget " +
+        $"({Limits.BufferBudgetBytes} bytes in all, {Limits.BufferBudgetPerConnectionBytes} per connection); retry later"));
 
     private void Leave(IPAddress client)
     {

@@ -112,7 +112,7 @@ public sealed class RpcHost : IAsyncDisposable
     /// </summary>
     private static WebApplication Build(RpcHostOptions options, RpcServices roles, ILoggerFactory loggerFactory)
     {
-        var bodies = new RequestBodyBudget(options.Limits, loggerFactory.CreateLogger<RpcHost>());
+        var bodies = new RequestBodyBudget(options.Limits, options.MaxMessageBytes, loggerFactory.CreateLogger<RpcHost>());
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost
             .UseSetting(WebHostDefaults.PreventHostingStartupKey, "true")

@@ -24,25 +24,20 @@ public sealed record RpcLimits
     public int MaxStreamsPerConnection { get; init; } = 128;
 
     /// <summary>
-    /// Bytes of unfinished request messages the host may hold, in all. Default 128 MiB. Memory for
-    /// request bodies is at most this plus, per connection, the 16 MiB HTTP/2 connection window
-    /// that the peer may fill before the server reads.
+    /// Bytes of unfinished request messages the host may hold, in all; a message is reserved
+    /// whole when its 5-byte prefix arrives, and a call whose message does not fit fails at once
+    /// with ResourceExhausted. Default 512 MiB. Memory for request bodies is at most this plus, per
+    /// connection, the 16 MiB HTTP/2 connection window the peer may fill before the server reads.
     /// </summary>
-    public long BufferBudgetBytes { get; init; } = 128L << 20;
+    public long BufferBudgetBytes { get; init; } = 512L << 20;
 
     /// <summary>
     /// Bytes of unfinished request messages one connection may hold, so that one peer cannot spend
-    /// the whole <see cref="BufferBudgetBytes"/>. Default 80 MiB: one message of the largest size
-    /// (64 MiB) and then some; at least <see cref="RpcHostOptions.MaxMessageBytes"/> + 5.
+    /// the whole <see cref="BufferBudgetBytes"/>. Default 160 MiB: a client's sixteen 8 MiB pages
+    /// in flight at once, with room to spare, or two messages of the largest size (64 MiB); at
+    /// least <see cref="RpcHostOptions.MaxMessageBytes"/> + 5.
     /// </summary>
-    public long BufferBudgetPerConnectionBytes { get; init; } = 80L << 20;
-
-    /// <summary>
-    /// How long a message waits for budget before its call fails with ResourceExhausted.
-    /// Default 15 s: longer than <see cref="ReadTimeout"/>, so that stalled messages holding the
-    /// budget are dropped before a waiting one gives up.
-    /// </summary>
-    public TimeSpan BudgetWait { get; init; } = TimeSpan.FromSeconds(15);
+    public long BufferBudgetPerConnectionBytes { get; init; } = 160L << 20;
 
     /// <summary>
     /// Silence allowed in the middle of a request message (some of it received, no more bytes
@@ -84,7 +79,6 @@ public sealed record RpcLimits
             Throw.InvalidArgument($"RPC BufferBudgetBytes {BufferBudgetBytes} is smaller than BufferBudgetPerConnectionBytes {BufferBudgetPerConnectionBytes}");
         }
 
-        Positive(BudgetWait, nameof(BudgetWait));
         Positive(ReadTimeout, nameof(ReadTimeout));
         Positive(IdleTimeout, nameof(IdleTimeout));
     }
