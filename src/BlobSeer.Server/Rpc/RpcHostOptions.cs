@@ -19,6 +19,9 @@ public sealed class RpcHostOptions
     /// <summary>The cluster secret every <c>blobseer.v1</c> call must carry (<c>authorization: Bearer …</c>); null accepts every call.</summary>
     public string? Secret { get; set; }
 
+    /// <summary>Connections, streams, timeouts and the memory of unfinished messages; see <see cref="RpcLimits"/> for the defaults.</summary>
+    public RpcLimits Limits { get; set; } = new();
+
     /// <summary>Throws <see cref="BlobSeerException"/> (InvalidArgument) for a value out of its range.</summary>
     public void Validate()
     {
@@ -37,5 +40,8 @@ public sealed class RpcHostOptions
         {
             Throw.InvalidArgument($"MaxMessageBytes {MaxMessageBytes} is out of range");
         }
+
+        ArgumentNullException.ThrowIfNull(Limits);
+        Limits.Validate(MaxMessageBytes);
     }
 }
