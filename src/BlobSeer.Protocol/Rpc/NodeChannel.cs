@@ -9,7 +9,7 @@ namespace BlobSeer.Protocol.Rpc;
 
 /// <summary>
 /// The client side of the RPC layer for one endpoint: a <see cref="GrpcChannel"/> over cleartext
-/// HTTP/2 with prior knowledge, carrying the cluster secret on every call, and the one place where
+/// HTTP/2 with prior knowledge or over TLS (<see cref="NodeChannelOptions.Tls"/>), carrying the cluster secret on every call, and the one place where
 /// a failed call's <see cref="RpcException"/> becomes a <see cref="BlobSeerException"/>. Thread-safe;
 /// calls are multiplexed as HTTP/2 streams over as few connections as the server's stream limit allows.
 /// </summary>
@@ -33,10 +33,11 @@ public sealed class NodeChannel : IDisposable
         options ??= new NodeChannelOptions();
         options.Validate();
 
-        string url = endpoint.Contains("://", StringComparison.Ordinal) ? endpoint : "http://" + endpoint;
-        if (!Uri.TryCreate(url, UriKind.Absolute, out Uri? uri) || uri.Scheme != Uri.UriSchemeHttp)
+        string scheme = options.Tls is null ? Uri.UriSchemeHttp : Uri.UriSchemeHttps;
+        string url = endpoint.Contains("://", StringComparison.Ordinal) ? endpoint : scheme + "://" + endpoint;
+        if (!Uri.TryCreate(url, UriKind.Absolute, out Uri? uri) || uri.Scheme != scheme)
         {
-            throw new ArgumentException($"endpoint '{endpoint}' is not host:port or http://host:port", nameof(endpoint));
+            throw new ArgumentException($"endpoint '{endpoint}' is not host:port or {scheme}://host:port", nameof(endpoint));
         }
 
         var address = new Uri(uri.GetLeftPart(UriPartial.Authority));
@@ -59,6 +60,10 @@ public sealed class NodeChannel : IDisposable
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
         };
+        if (options.Tls is { } tls)
+        {
+            handler.SslOptions = tls.ClientOptions(uri.IdnHost);
+        }
 
         _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
@@ -72,7 +77,7 @@ public sealed class NodeChannel : IDisposable
             ThrowOperationCanceledOnCancellation = true,
         });
 
-        // No TLS inside a cluster, so the secret travels as plain metadata rather than CallCredentials.
+        // Metadata rather than CallCredentials, which the library refuses to send without TLS.
         Invoker = options.Secret is { } secret
             ? _channel.Intercept(new SecretHeader(ClusterSecret.BearerValue(secret)).Add)
             : _channel.CreateCallInvoker();

@@ -76,6 +76,7 @@ public sealed class RoleHost : IAsyncDisposable
             DefaultReplication = options.DefaultReplication,
             WriterLease = options.WriterLease ?? defaults.WriterLease,
             Secret = options.Secret,
+            Tls = options.Tls,
         }, options.ClusterMap, Logger(loggers));
         h._owned.Add(service);
         h.VersionManager = service;
@@ -105,6 +106,7 @@ public sealed class RoleHost : IAsyncDisposable
             RepairAfter = options.RepairAfter ?? defaults.RepairAfter,
             VersionManager = options.VersionManager ?? defaults.VersionManager,
             Secret = options.Secret,
+            Tls = options.Tls,
         });
         h.ProviderManager = service;
         await h.ListenAsync(options, r => r.Map(service), loggers, ct).ConfigureAwait(false);
@@ -156,7 +158,7 @@ public sealed class RoleHost : IAsyncDisposable
         h.PageTransport = pages;
         var advertise = options.Advertise ?? options.Host;
         var registration = new ProviderRegistration(service, $"{advertise}:{h.Server.Port}", $"{advertise}:{pages.Port}", options.ProviderManager,
-            Path.Combine(options.Directory, "provider.id"), Logger(loggers), options.Secret);
+            Path.Combine(options.Directory, "provider.id"), Logger(loggers), options.Secret, options.Tls);
         h._owned.Insert(0, registration);
         await registration.Registered.WaitAsync(TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
         return h;
@@ -164,7 +166,14 @@ public sealed class RoleHost : IAsyncDisposable
 
     private async Task ListenAsync(RoleHostOptions options, Action<RpcServices> configure, ILoggerFactory? loggers, CancellationToken ct)
     {
-        Server = await RpcHost.StartAsync(new RpcHostOptions { Host = options.Host, Port = options.Port, Secret = options.Secret }, configure, loggers, ct)
+        Server = await RpcHost.StartAsync(new RpcHostOptions
+            {
+                Host = options.Host,
+                Port = options.Port,
+                Secret = options.Secret,
+                Tls = options.Tls,
+                RequireClientCertificate = options.RequireClientCertificate,
+            }, configure, loggers, ct)
             .ConfigureAwait(false);
         Log.RoleStarted(Logger(loggers), Role.ToString(), Server.Endpoint, Directory);
     }
