@@ -18,6 +18,18 @@ internal static partial class Log
     [LoggerMessage(1005, LogLevel.Warning, "Page transport {Endpoint}: {Reason}")]
     public static partial void PageTransportFailed(ILogger logger, string endpoint, string reason);
 
+    [LoggerMessage(1006, LogLevel.Information, "Page transport {Endpoint}: refused a connection from {Client}: {Reason}")]
+    public static partial void PageTransportRefused(ILogger logger, string endpoint, string client, string reason);
+
+    [LoggerMessage(1007, LogLevel.Information, "Page transport {Endpoint}: closed the connection from {Client}, {Phase} for {Seconds} s")]
+    public static partial void PageTransportTimedOut(ILogger logger, string endpoint, string client, string phase, double seconds);
+
+    [LoggerMessage(1008, LogLevel.Debug, "Page transport {Endpoint}: the connection from {Client} ended: {Reason}")]
+    public static partial void PageTransportDisconnected(ILogger logger, string endpoint, string client, string reason);
+
+    [LoggerMessage(1009, LogLevel.Information, "Page transport {Endpoint}: refused a put of {Bytes} bytes, its buffer budget of {Budget} bytes is spent")]
+    public static partial void PageTransportBudgetExhausted(ILogger logger, string endpoint, long bytes, long budget);
+
     [LoggerMessage(1004, LogLevel.Warning, "{Role} in {Directory}: discarded a torn tail of {Bytes} bytes left by a crash")]
     public static partial void TornTail(ILogger logger, string role, string directory, long bytes);
 
@@ -98,4 +110,15 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 5102, Level = LogLevel.Debug, Message = "RPC {Path} answered {Code}: {Message}")]
     public static partial void CallRejected(ILogger logger, string path, ErrorCode code, string message);
+
+    [LoggerMessage(EventId = 5103, Level = LogLevel.Information,
+        Message = "RPC {Path}: ended the call, its request message stalled with {Bytes} bytes in and none for {Seconds} s")]
+    public static partial void RpcMessageStalled(ILogger logger, string path, long bytes, double seconds);
+
+    [LoggerMessage(EventId = 5104, Level = LogLevel.Information,
+        Message = "RPC {Path}: refused a request message at {Bytes} bytes, the budget of unfinished messages is spent ({PerConnection} per connection, {Total} in all)")]
+    public static partial void RpcBudgetExhausted(ILogger logger, string path, long bytes, long perConnection, long total);
+
+    [LoggerMessage(EventId = 5105, Level = LogLevel.Information, Message = "RPC server refused a connection from {Client}: {Limit} from it are open already")]
+    public static partial void RpcConnectionRefused(ILogger logger, System.Net.IPAddress client, int limit);
 }

@@ -20,6 +20,10 @@ namespace BlobSeer.Protocol.PageTransport;
 public sealed class PageTransportClient(string endpoint, string? secret = null, ClusterTls? tls = null) : IDisposable
 {
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
+
+    // Providers close connections idle for longer (5 min by default): dropping ours well before
+    // that keeps a request from being sent down a connection the provider is closing.
+    private const long MaxIdleMilliseconds = 60_000;
     private readonly ConcurrentBag<Connection> _idle = [];
     private bool _disposed;
 
@@ -33,6 +37,24 @@ public sealed class PageTransportClient(string endpoint, string? secret = null, 
         public Stream Stream { get; } = stream;
 
         public byte[] Header { get; } = new byte[PageFrames.RequestBytes];
+
+        public long IdleSince { get; set; }
+
+        /// <summary>
+        /// Whether it can carry a request: not idle too long, and nothing to read while idle (a
+        /// readable idle connection was closed by the provider, or is out of step).
+        /// </summary>
+        public bool Usable(long now)
+        {
+            try
+            {
+                return now - IdleSince < MaxIdleMilliseconds && !Socket.Poll(0, SelectMode.SelectRead);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                return false;
+            }
+        }
 
         public void Dispose() => Stream.Dispose();
     }
@@ -142,9 +164,14 @@ public sealed class PageTransportClient(string endpoint, string? secret = null, 
     private async ValueTask<Connection> AcquireAsync(CancellationToken ct)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_idle.TryTake(out var idle))
+        while (_idle.TryTake(out var idle))
         {
-            return idle;
+            if (idle.Usable(Environment.TickCount64))
+            {
+                return idle;
+            }
+
+            idle.Dispose();
         }
 
         var (host, port) = Endpoints.Parse(endpoint, "page endpoint");
@@ -218,6 +245,7 @@ public sealed class PageTransportClient(string endpoint, string? secret = null, 
         }
         else
         {
+            c.IdleSince = Environment.TickCount64;
             _idle.Add(c);
         }
     }

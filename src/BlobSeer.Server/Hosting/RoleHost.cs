@@ -153,7 +153,8 @@ public sealed class RoleHost : IAsyncDisposable
         h._owned.Add(service);
         h.DataProvider = service;
         await h.ListenAsync(options, r => r.Map(service), loggers, ct).ConfigureAwait(false);
-        var pages = PageTransportServer.Start(options.Host, options.PagePort, service, Logger(loggers), options.Secret);
+        var pages = PageTransportServer.Start(options.Host, options.PagePort, service, Logger(loggers), options.Secret,
+            options.PageTransportLimits, options.Tls, options.RequireClientCertificate);
         h._owned.Insert(0, pages);
         h.PageTransport = pages;
         var advertise = options.Advertise ?? options.Host;
@@ -167,13 +168,14 @@ public sealed class RoleHost : IAsyncDisposable
     private async Task ListenAsync(RoleHostOptions options, Action<RpcServices> configure, ILoggerFactory? loggers, CancellationToken ct)
     {
         Server = await RpcHost.StartAsync(new RpcHostOptions
-            {
-                Host = options.Host,
-                Port = options.Port,
-                Secret = options.Secret,
-                Tls = options.Tls,
-                RequireClientCertificate = options.RequireClientCertificate,
-            }, configure, loggers, ct)
+        {
+            Host = options.Host,
+            Port = options.Port,
+            Secret = options.Secret,
+            Tls = options.Tls,
+            RequireClientCertificate = options.RequireClientCertificate,
+            Limits = options.RpcLimits ?? new RpcLimits(),
+        }, configure, loggers, ct)
             .ConfigureAwait(false);
         Log.RoleStarted(Logger(loggers), Role.ToString(), Server.Endpoint, Directory);
     }

@@ -32,6 +32,9 @@ public abstract record RoleHostOptions
     /// </summary>
     public bool RequireClientCertificate { get; init; }
 
+    /// <summary>Limits of its gRPC listener; null (the default) for <see cref="Rpc.RpcLimits"/>' defaults.</summary>
+    public Rpc.RpcLimits? RpcLimits { get; init; }
+
     /// <summary>Throws <see cref="BlobSeerException"/> (InvalidArgument) for a value out of its range.</summary>
     public virtual void Validate()
     {
@@ -111,6 +114,9 @@ public sealed record DataHostOptions : RoleHostOptions
 
     /// <summary>Port of the bulk page transport; 0 (the default) picks a free one (it is advertised on registration).</summary>
     public int PagePort { get; init; }
+
+    /// <summary>Limits of the page transport listener; null (the default) for <see cref="Data.PageTransportLimits"/>' defaults.</summary>
+    public Data.PageTransportLimits? PageTransportLimits { get; init; }
 
     /// <inheritdoc/>
     public override void Validate()

@@ -34,7 +34,6 @@ public sealed class RpcHost : IAsyncDisposable
     private const int ConnectionWindowSize = 16 * 1024 * 1024;
     private const int StreamWindowSize = 8 * 1024 * 1024;
     private const int MaxFrameSize = 256 * 1024;
-    private const int MaxStreamsPerConnection = 1024;
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
     private readonly WebApplication _app;
@@ -116,12 +115,13 @@ public sealed class RpcHost : IAsyncDisposable
     /// </summary>
     private static WebApplication Build(RpcHostOptions options, RpcServices roles, ILoggerFactory loggerFactory)
     {
+        var bodies = new RequestBodyBudget(options.Limits, loggerFactory.CreateLogger<RpcHost>());
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost
             .UseSetting(WebHostDefaults.PreventHostingStartupKey, "true")
             .UseSetting(WebHostDefaults.SuppressStatusMessagesKey, "true")
             .UseKestrelCore()
-            .ConfigureKestrel(kestrel => ConfigureKestrel(kestrel, options));
+            .ConfigureKestrel(kestrel => ConfigureKestrel(kestrel, options, bodies));
         builder.Logging
             .ClearProviders()
             .AddProvider(new ForwardingLoggerProvider(loggerFactory))
@@ -167,6 +167,9 @@ public sealed class RpcHost : IAsyncDisposable
         roles.Register(services);
 
         WebApplication app = builder.Build();
+
+        // First: every request body, the secret check's and the health service's too, is read through the budget.
+        app.Use(bodies.InvokeAsync);
         if (secret is not null)
         {
             // Before routing: a caller without the secret is refused on its headers.
@@ -179,19 +182,23 @@ public sealed class RpcHost : IAsyncDisposable
         return app;
     }
 
-    private static void ConfigureKestrel(KestrelServerOptions kestrel, RpcHostOptions options)
+    private static void ConfigureKestrel(KestrelServerOptions kestrel, RpcHostOptions options, RequestBodyBudget bodies)
     {
         kestrel.AddServerHeader = false;
         KestrelServerLimits limits = kestrel.Limits;
 
-        // Message size is enforced per message by gRPC; slow peers are the caller's concern
-        // (cancellation), not a reason to cut a bulk transfer off.
+        // Message size is enforced per message by gRPC, the memory of unfinished messages and
+        // stalls in the middle of one by RequestBodyBudget; Kestrel's data rates are averages a
+        // peer satisfies by sending fast and then stopping, and would only cut slow bulk transfers.
+        RpcLimits ours = options.Limits;
         limits.MaxRequestBodySize = null;
         limits.MinRequestBodyDataRate = null;
         limits.MinResponseDataRate = null;
+        limits.MaxConcurrentConnections = ours.MaxConnections;
+        limits.KeepAliveTimeout = ours.IdleTimeout;
         limits.Http2.InitialConnectionWindowSize = ConnectionWindowSize;
         limits.Http2.InitialStreamWindowSize = StreamWindowSize;
-        limits.Http2.MaxStreamsPerConnection = MaxStreamsPerConnection;
+        limits.Http2.MaxStreamsPerConnection = ours.MaxStreamsPerConnection;
         limits.Http2.MaxFrameSize = MaxFrameSize;
 
         // HTTP/2 only: cleartext clients connect with prior knowledge (h2c), there is no upgrade;
@@ -200,6 +207,8 @@ public sealed class RpcHost : IAsyncDisposable
         kestrel.Listen(address, options.Port, listen =>
         {
             listen.Protocols = HttpProtocols.Http2;
+            // Counted before the handshake: a connection over its limits costs no TLS work.
+            listen.Use(bodies.Connections);
             if (options.Tls is { } tls)
             {
                 bool required = options.RequireClientCertificate;

@@ -33,6 +33,9 @@ public sealed class RpcHostOptions
     /// </summary>
     public bool RequireClientCertificate { get; set; }
 
+    /// <summary>Connections, streams, timeouts and the memory of unfinished messages; see <see cref="RpcLimits"/> for the defaults.</summary>
+    public RpcLimits Limits { get; set; } = new();
+
     /// <summary>Throws <see cref="BlobSeerException"/> (InvalidArgument) for a value out of its range.</summary>
     public void Validate()
     {
@@ -61,5 +64,8 @@ public sealed class RpcHostOptions
         {
             Throw.InvalidArgument($"MaxMessageBytes {MaxMessageBytes} is out of range");
         }
+
+        ArgumentNullException.ThrowIfNull(Limits);
+        Limits.Validate(MaxMessageBytes);
     }
 }
