@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using BlobSeer.Core;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
@@ -23,6 +24,7 @@ namespace BlobSeer.Protocol.Rpc;
 public sealed class NodeChannel : IDisposable
 {
     private readonly GrpcChannel _channel;
+    private readonly bool _tls;
 
     /// <summary>Creates a channel; no connection is made until the first call.</summary>
     /// <param name="endpoint">"host:port" or "http://host:port".</param>
@@ -63,6 +65,7 @@ public sealed class NodeChannel : IDisposable
         if (options.Tls is { } tls)
         {
             handler.SslOptions = tls.ClientOptions(uri.IdnHost);
+            _tls = true;
         }
 
         _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
@@ -152,6 +155,20 @@ public sealed class NodeChannel : IDisposable
         ErrorCode code = status.StatusCode is >= StatusCode.OK and <= StatusCode.Unauthenticated ? (ErrorCode)(int)status.StatusCode : ErrorCode.Unknown;
 
         // A debug exception means the status was made on this side: the transport failed.
+        if (status.DebugException is { } tlsCause && IsTlsFailure(tlsCause))
+        {
+            return new BlobSeerException(ErrorCode.Unauthenticated,
+                $"TLS with {Endpoint} failed: {Reason(tlsCause)} (do both sides hold certificates of the same cluster CA?)", ex);
+        }
+
+        // Under TLS 1.3 a server checks the client's certificate after the client thinks the
+        // handshake is done: a refused certificate shows as HTTP/2 never starting.
+        if (_tls && status.DebugException is HttpRequestException { HttpRequestError: HttpRequestError.HttpProtocolError } refused)
+        {
+            return new BlobSeerException(ErrorCode.Unauthenticated,
+                $"{Endpoint} closed the connection right after TLS ({refused.Message}): it may require a client certificate of its cluster CA", ex);
+        }
+
         if (status.DebugException is { } cause)
         {
             string message = code == ErrorCode.Unavailable
@@ -171,6 +188,19 @@ public sealed class NodeChannel : IDisposable
             // The role's own error: its message already names the blob, version or page.
             _ => new BlobSeerException(code, status.Detail, ex),
         };
+    }
+
+    private static bool IsTlsFailure(Exception cause)
+    {
+        for (Exception? e = cause; e is not null; e = e.InnerException)
+        {
+            if (e is AuthenticationException || e is HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError })
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static bool IsConnectFailure(Exception cause)

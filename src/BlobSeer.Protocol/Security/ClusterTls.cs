@@ -128,7 +128,8 @@ public sealed class ClusterTls : IDisposable
         return new SslServerAuthenticationOptions
         {
             ServerCertificateContext = SslStreamCertificateContext.Create(Certificate, null, offline: true),
-            ClientCertificateRequired = requireClientCertificate,
+            // Always asked for, so that a client can present one; whether it must is the callback's call.
+            ClientCertificateRequired = true,
             EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             ApplicationProtocols = protocols,
