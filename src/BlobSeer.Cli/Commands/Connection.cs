@@ -137,7 +137,8 @@ internal static class Connection
         }
         catch (BlobSeerException e) when (e.Code is ErrorCode.Unavailable or ErrorCode.DeadlineExceeded)
         {
-            throw new CliException(ExitCodes.Unavailable, $"cannot reach cluster at {endpoint} (is 'blobseer up' running?)", e);
+            throw new CliException(ExitCodes.Unavailable,
+                $"cannot reach cluster at {endpoint} (is 'blobseer up' running?{(TlsDirectory is null ? " does it serve TLS? then pass --tls-dir DIR" : "")})", e);
         }
         catch (BlobSeerException e) when (e.Code is ErrorCode.Unimplemented or ErrorCode.Internal)
         {

@@ -111,7 +111,9 @@ internal static class UpCommand
         if (!File.Exists(Path.Combine(directory, Protocol.Security.ClusterCertificates.AuthorityFile)))
         {
             string[] hosts = ["127.0.0.1", "::1", "localhost", System.Net.Dns.GetHostName(), host];
-            Protocol.Security.ClusterCertificates.CreateDirectory(directory, Path.GetFileName(dataDirectory), hosts.Where(h => h is not "0.0.0.0" and not "::"));
+            // The data directory's name tells one cluster's CA from another's; only its plain characters.
+            string name = new([.. Path.GetFileName(dataDirectory).Where(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_')]);
+            Protocol.Security.ClusterCertificates.CreateDirectory(directory, name.Length > 0 ? name : "up", hosts.Where(h => h is not "0.0.0.0" and not "::"));
             Console.Error.WriteLine($"blobseer: made a cluster CA and certificates in {directory} (keep ca-key.pem private)");
         }
 

@@ -10,9 +10,9 @@ namespace BlobSeer.Protocol.Rpc;
 
 /// <summary>
 /// The client side of the RPC layer for one endpoint: a <see cref="GrpcChannel"/> over cleartext
-/// HTTP/2 with prior knowledge or over TLS (<see cref="NodeChannelOptions.Tls"/>), carrying the cluster secret on every call, and the one place where
-/// a failed call's <see cref="RpcException"/> becomes a <see cref="BlobSeerException"/>. Thread-safe;
-/// calls are multiplexed as HTTP/2 streams over as few connections as the server's stream limit allows.
+/// HTTP/2 with prior knowledge or over TLS (<see cref="NodeChannelOptions.Tls"/>), carrying the
+/// cluster secret on every call, and the one place where a failed call's <see cref="RpcException"/>
+/// becomes a <see cref="BlobSeerException"/>. Thread-safe; calls are multiplexed as HTTP/2 streams over as few connections as the server's stream limit allows.
 /// </summary>
 /// <remarks>
 /// Every failure surfaces as a <see cref="BlobSeerException"/> whose code is the gRPC status code:
