@@ -32,6 +32,9 @@ internal sealed class BenchCluster : IAsyncDisposable
     /// <summary>Where the child keeps its state; deleted on dispose.</summary>
     public string DataDirectory { get; }
 
+    /// <summary>How clients connect: the cluster's TLS client material when it runs with <c>--tls</c>, else null.</summary>
+    public BlobSeerClientOptions? ClientOptions { get; private set; }
+
     /// <summary>The child process, for a last-resort kill.</summary>
     public ChildProcess Process => _child;
 
@@ -39,7 +42,7 @@ internal sealed class BenchCluster : IAsyncDisposable
     /// Starts the child and returns once the cluster takes writes. A port taken between the probe
     /// and the child's bind makes the child fail: it is retried on other ports.
     /// </summary>
-    public static async Task<BenchCluster> StartAsync(BlobSeerExecutable executable, string dataDirectory, int pageSize, Action<ChildProcess> track, CancellationToken ct, int? dataProviders = null)
+    public static async Task<BenchCluster> StartAsync(BlobSeerExecutable executable, string dataDirectory, int pageSize, Action<ChildProcess> track, CancellationToken ct, int? dataProviders = null, bool tls = false)
     {
         Exception? last = null;
         for (var attempt = 1; attempt <= Attempts; attempt++)
@@ -51,6 +54,11 @@ internal sealed class BenchCluster : IAsyncDisposable
             if (dataProviders is { } providers)
             {
                 args.AddRange(["--data-providers", providers.ToString(CultureInfo.InvariantCulture)]);
+            }
+
+            if (tls)
+            {
+                args.Add("--tls");
             }
 
             var child = ChildProcess.Start("blobseer up", executable, args);
@@ -66,7 +74,16 @@ internal sealed class BenchCluster : IAsyncDisposable
                     throw new InvalidOperationException($"blobseer up --port {port} reports endpoint {printed}");
                 }
 
-                await WaitUntilWritableAsync(cluster.Endpoint, pageSize, child, ct);
+                if (tls)
+                {
+                    // `up --tls` made the material before it printed its endpoint.
+                    cluster.ClientOptions = new BlobSeerClientOptions
+                    {
+                        Tls = Protocol.Security.ClusterTls.LoadDirectory(Path.Combine(dataDirectory, "tls"), Protocol.Security.ClusterCertificates.ClientName),
+                    };
+                }
+
+                await WaitUntilWritableAsync(cluster.Endpoint, pageSize, child, cluster.ClientOptions, ct);
                 return cluster;
             }
             catch (InvalidOperationException e) when (attempt < Attempts && !ct.IsCancellationRequested)
@@ -87,7 +104,7 @@ internal sealed class BenchCluster : IAsyncDisposable
 
     // The endpoint line may come before every data provider has registered: a one-page write
     // proves the whole path (version manager, placement, data provider, metadata) works.
-    private static async Task WaitUntilWritableAsync(string endpoint, int pageSize, ChildProcess child, CancellationToken ct)
+    private static async Task WaitUntilWritableAsync(string endpoint, int pageSize, ChildProcess child, BlobSeerClientOptions? clientOptions, CancellationToken ct)
     {
         var page = new byte[pageSize];
         var watch = Stopwatch.StartNew();
@@ -95,7 +112,7 @@ internal sealed class BenchCluster : IAsyncDisposable
         {
             try
             {
-                using var client = await BlobSeerClient.ConnectAsync(endpoint, cancellationToken: ct);
+                using var client = await BlobSeerClient.ConnectAsync(endpoint, clientOptions, ct);
                 var blob = await client.CreateBlobAsync(pageSize: pageSize, cancellationToken: ct);
                 await blob.WriteAsync(0, page, ct);
                 return;

@@ -89,6 +89,7 @@ internal static partial class IoBenchmark
                 var endpoint = cluster?.Endpoint ?? options.Cluster!;
                 var clusterData = cluster?.DataDirectory;
                 workload.ClusterCpu = cluster is null ? null : cluster.Process.TotalProcessorTime;
+                workload.ClientOptions = cluster is null ? options.ClientOptions : cluster.ClientOptions;
                 await Phase.RunAsync("warm-up", timeout, t => workload.WarmUpAsync(endpoint, clusterData, timeout, t), ct);
                 // Alternating which layout goes first cancels what running second does to a layout.
                 foreach (var layout in i % 2 == 0 ? new[] { Layout.Shared, Layout.Separate } : [Layout.Separate, Layout.Shared])
@@ -123,8 +124,8 @@ internal static partial class IoBenchmark
     {
         Progress.Line("starting blobseer up");
         var cluster = await Phase.RunAsync("cluster start", TimeSpan.FromTicks(Math.Min(timeout.Ticks, TimeSpan.FromMinutes(3).Ticks)),
-            t => BenchCluster.StartAsync(options.Executable, Path.Combine(work, "cluster"), options.PageSize, children.Track, t), ct);
-        Progress.Line($"cluster up at {cluster.Endpoint} (pid {cluster.Process.Id})");
+            t => BenchCluster.StartAsync(options.Executable, Path.Combine(work, "cluster"), options.PageSize, children.Track, t, tls: options.Tls), ct);
+        Progress.Line($"cluster up at {cluster.Endpoint} (pid {cluster.Process.Id}){(options.Tls ? ", over TLS" : "")}");
         return cluster;
     }
 

@@ -17,6 +17,12 @@ internal sealed class IoBenchmarkOptions
     /// <summary>Page size of the benchmark blobs. Default 256 KiB.</summary>
     public int PageSize { get; init; } = 256 << 10;
 
+    /// <summary>Run the own cluster over TLS (<c>blobseer up --tls</c>; <c>--tls</c>), pages and calls encrypted. Default false.</summary>
+    public bool Tls { get; init; }
+
+    /// <summary>How the clients connect to <see cref="Cluster"/> (its secret, its TLS); null for cleartext without a secret.</summary>
+    public Client.BlobSeerClientOptions? ClientOptions { get; init; }
+
     /// <summary>Print one JSON object instead of a table.</summary>
     public bool Json { get; init; }
 

@@ -54,6 +54,9 @@ internal sealed class Workload
     /// <summary>Random bytes the writers (and the baselines) send.</summary>
     public byte[] Source { get; }
 
+    /// <summary>How the clients connect (the cluster's TLS, its secret); null for cleartext.</summary>
+    public BlobSeerClientOptions? ClientOptions { get; set; }
+
     /// <summary>CPU time the cluster process has used so far; null when it is not our child.</summary>
     public Func<TimeSpan?>? ClusterCpu { get; set; }
 
@@ -217,14 +220,14 @@ internal sealed class Workload
         return await Task.WhenAll(clients.Select(c => c.OpenBlobAsync(shared.Id, ct)));
     }
 
-    private static async Task<BlobSeerClient[]> ConnectAsync(string endpoint, int n, CancellationToken ct)
+    private async Task<BlobSeerClient[]> ConnectAsync(string endpoint, int n, CancellationToken ct)
     {
         var clients = new BlobSeerClient?[n];
         try
         {
             for (var i = 0; i < n; i++)
             {
-                clients[i] = await BlobSeerClient.ConnectAsync(endpoint, cancellationToken: ct);
+                clients[i] = await BlobSeerClient.ConnectAsync(endpoint, ClientOptions, ct);
             }
 
             return clients!;

@@ -20,6 +20,7 @@ internal static class Program
         try
         {
             Connection.LoadSecret(parseResult, SecretFile);
+            Connection.SelectTls(parseResult, TlsDirectory);
 
             // Our own signal handling (ShutdownSignal), our own error printing (ErrorReport).
             var configuration = new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
@@ -33,11 +34,14 @@ internal static class Program
 
     private static Option<string?> SecretFile { get; set; } = null!;
 
+    private static Option<string?> TlsDirectory { get; set; } = null!;
+
     /// <summary>Every verb of the CLI.</summary>
     internal static RootCommand CreateRoot()
     {
         var cluster = Connection.CreateClusterOption();
         SecretFile = Connection.CreateSecretFileOption();
+        TlsDirectory = Connection.CreateTlsDirectoryOption();
         var root = new RootCommand(
             """
             BlobSeer: a distributed, versioned BLOB store. Every write or append makes a new immutable version;
@@ -52,6 +56,7 @@ internal static class Program
         {
             cluster,
             SecretFile,
+            TlsDirectory,
             UpCommand.Create(cluster),
             ServeCommand.Create(cluster),
             BlobCommand.Create(cluster),

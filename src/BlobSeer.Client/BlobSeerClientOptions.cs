@@ -20,6 +20,13 @@ public sealed class BlobSeerClientOptions
     /// <summary>The cluster secret, for a cluster that requires one (every call carries it); null otherwise.</summary>
     public string? Secret { get; init; }
 
+    /// <summary>
+    /// TLS, for a cluster that serves it: the cluster CA every member's certificate must chain to,
+    /// and a client certificate it issued when the cluster takes certificates in place of the
+    /// secret (<see cref="Protocol.Security.ClusterTls.Load"/>). Null for cleartext.
+    /// </summary>
+    public Protocol.Security.ClusterTls? Tls { get; init; }
+
     /// <summary>Throws InvalidArgument on bad values.</summary>
     public void Validate()
     {

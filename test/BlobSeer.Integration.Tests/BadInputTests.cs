@@ -91,7 +91,7 @@ public sealed class BadInputTests(SharedCluster cluster)
         foreach (var args in new[] { new[] { "blob", "list" }, ["blob", "read", "x"], ["blob", "create"] })
         {
             var result = await CliProcess.RunAsync(["--cluster", nobody, .. args]);
-            ShouldFailWithOneLine(result, 4, $"cannot reach cluster at {nobody} (is 'blobseer up' running?)");
+            ShouldFailWithOneLine(result, 4, $"cannot reach cluster at {nobody} (is 'blobseer up' running?");
         }
 
         // The environment variable is the fallback for --cluster.

@@ -66,6 +66,7 @@ internal static partial class BenchCommand
             Description = "Scratch directory for the cluster and the file-copy baseline [default: a temporary one]",
             HelpName = "dir",
         };
+        var tls = new Option<bool>("--tls") { Description = "Run the own cluster over TLS ('blobseer up --tls'), to measure what encryption costs; with --cluster, --tls-dir says how to connect" };
         var command = new Verb("io",
             """
             Measures write and read throughput with 1..N concurrent clients, on one shared blob (disjoint ranges) and on one
@@ -77,7 +78,7 @@ internal static partial class BenchCommand
             "blobseer bench io --cluster 10.0.0.1:7100 --size 4GiB --clients 8,16 --json",
             "blobseer bench io --page-size 4KiB --write-size 4KiB --read-size 4KiB --size 16MiB --clients 8   # metadata-heavy")
         {
-            size, clients, pageSize, writeSize, readSize, json, workDir,
+            size, clients, pageSize, writeSize, readSize, json, workDir, tls,
         };
         command.SetAction((p, ct) =>
         {
@@ -98,6 +99,8 @@ internal static partial class BenchCommand
                 Json = p.GetValue(json),
                 WorkDirectory = p.GetValue(workDir),
                 Executable = Self,
+                Tls = p.GetValue(tls),
+                ClientOptions = Connection.ClientOptions(),
             };
             return IoBenchmark.RunAsync(options, Console.Out, ct);
         });

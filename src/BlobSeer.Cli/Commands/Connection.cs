@@ -3,6 +3,7 @@ using BlobSeer.Cli.Output;
 using BlobSeer.Client;
 using BlobSeer.Core;
 using BlobSeer.Protocol;
+using BlobSeer.Protocol.Security;
 
 namespace BlobSeer.Cli.Commands;
 
@@ -47,6 +48,53 @@ internal static class Connection
         }
     }
 
+    /// <summary>Names the TLS directory when <c>--tls-dir</c> is not given.</summary>
+    public const string TlsEnvironmentVariable = "BLOBSEER_TLS_DIR";
+
+    /// <summary>The TLS directory of this invocation (from <c>--tls-dir</c> or BLOBSEER_TLS_DIR), or null for cleartext.</summary>
+    public static string? TlsDirectory { get; private set; }
+
+    /// <summary>The global <c>--tls-dir</c> option (recursive).</summary>
+    public static Option<string?> CreateTlsDirectoryOption() => new("--tls-dir")
+    {
+        Description = $"Directory of the cluster's TLS files (ca.pem; client.pem and client-key.pem for a client certificate; node.pem and node-key.pem for 'serve'); calls go over TLS [default: ${TlsEnvironmentVariable}; cleartext]",
+        HelpName = "dir",
+        Recursive = true,
+    };
+
+    /// <summary>Notes the TLS directory named by the option or the variable; it is read when a verb connects or serves.</summary>
+    public static void SelectTls(ParseResult parseResult, Option<string?> option)
+    {
+        var path = parseResult.GetValue(option) ?? Environment.GetEnvironmentVariable(TlsEnvironmentVariable);
+        TlsDirectory = string.IsNullOrWhiteSpace(path) ? null : Path.GetFullPath(path.Trim());
+    }
+
+    /// <summary>Reads the TLS directory as <paramref name="name"/> ("client" or "node"); null without one.</summary>
+    public static ClusterTls? LoadTls(string name = ClusterCertificates.ClientName, string? directory = null)
+    {
+        directory ??= TlsDirectory;
+        if (directory is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return ClusterTls.LoadDirectory(directory, name);
+        }
+        catch (BlobSeerException e)
+        {
+            throw new CliException(e.Code == ErrorCode.NotFound ? ExitCodes.NotFound : ExitCodes.Usage, e.Message, e);
+        }
+    }
+
+    /// <summary>The client options of this invocation: its secret and TLS; null when it has neither.</summary>
+    public static BlobSeerClientOptions? ClientOptions()
+    {
+        var tls = LoadTls();
+        return Secret is null && tls is null ? null : new BlobSeerClientOptions { Secret = Secret, Tls = tls };
+    }
+
     /// <summary>The global <c>--cluster</c> option (recursive: every verb sees it).</summary>
     public static Option<string?> CreateClusterOption() => new("--cluster", "-c")
     {
@@ -80,16 +128,17 @@ internal static class Connection
     {
         try
         {
-            return await BlobSeerClient.ConnectAsync(endpoint, Secret is null ? null : new BlobSeerClientOptions { Secret = Secret }, ct);
+            return await BlobSeerClient.ConnectAsync(endpoint, ClientOptions(), ct);
         }
         catch (BlobSeerException e) when (e.Code is ErrorCode.Unauthenticated)
         {
             throw new CliException(ExitCodes.Error,
-                $"the cluster at {endpoint} refused the call: {(Secret is null ? "it requires its secret (--secret-file FILE or $" + SecretEnvironmentVariable + ")" : "the secret given is not its secret")}", e);
+                $"the cluster at {endpoint} refused the call: {RefusalHint()} ({e.Message})", e);
         }
         catch (BlobSeerException e) when (e.Code is ErrorCode.Unavailable or ErrorCode.DeadlineExceeded)
         {
-            throw new CliException(ExitCodes.Unavailable, $"cannot reach cluster at {endpoint} (is 'blobseer up' running?)", e);
+            throw new CliException(ExitCodes.Unavailable,
+                $"cannot reach cluster at {endpoint} (is 'blobseer up' running?{(TlsDirectory is null ? " does it serve TLS? then pass --tls-dir DIR" : "")})", e);
         }
         catch (BlobSeerException e) when (e.Code is ErrorCode.Unimplemented or ErrorCode.Internal)
         {
@@ -100,6 +149,13 @@ internal static class Connection
             throw CliException.Usage($"'{endpoint}' is not a cluster endpoint host:port ({e.Message})");
         }
     }
+
+    private static string RefusalHint() => (Secret, TlsDirectory) switch
+    {
+        (null, null) => $"it requires its secret (--secret-file FILE or ${SecretEnvironmentVariable}) or a client certificate (--tls-dir DIR)",
+        (null, _) => $"it requires its secret (--secret-file FILE or ${SecretEnvironmentVariable}) or a client certificate its CA issued",
+        _ => "the secret given is not its secret",
+    };
 
     /// <summary>Opens a blob by id or name; an unknown one is exit code 3 naming it as typed.</summary>
     public static async Task<Blob> OpenBlobAsync(BlobSeerClient client, string blob, CancellationToken ct)

@@ -88,7 +88,7 @@ internal static class ServeCommand
         return command;
     }
 
-    private sealed record ServePlan(ConfiguredRole Role, ClusterConfig Config);
+    private sealed record ServePlan(ConfiguredRole Role, ClusterConfig Config, string ConfigPath);
 
     private static ServePlan Plan(Role role, string configPath, string? listen, int? index, string? advertise, string? data, int? pagePort)
     {
@@ -138,7 +138,7 @@ internal static class ServeCommand
         }
 
         var directory = data is not null ? Path.GetFullPath(data) : ConfiguredRole.DefaultDirectory(config, configPath, role, port);
-        return new ServePlan(new ConfiguredRole(role, host, port, directory) { Advertise = advertise, PagePort = pagePort ?? 0 }, config);
+        return new ServePlan(new ConfiguredRole(role, host, port, directory) { Advertise = advertise, PagePort = pagePort ?? 0 }, config, configPath);
     }
 
     private static (string Host, int Port) ParseListen(string address)
@@ -162,7 +162,12 @@ internal static class ServeCommand
 
         // --secret-file (or its variable) wins over the configuration's secretFile.
         var secret = Connection.Secret ?? (config.SecretFile is { } file ? Protocol.ClusterSecretFile.Load(file) : null);
-        await using (var host = await (role with { Secret = secret }).StartAsync(config, loggers, ct))
+        // --tls-dir (or its variable) wins over the configuration's tls.directory.
+        var tlsDirectory = Connection.TlsDirectory
+            ?? (config.Tls is { Directory: { Length: > 0 } d } ? Path.GetFullPath(d, Path.GetDirectoryName(Path.GetFullPath(plan.ConfigPath))!) : null);
+        using var tls = Connection.LoadTls(Protocol.Security.ClusterCertificates.NodeName, tlsDirectory);
+        var configured = role with { Secret = secret, Tls = tls, RequireClientCertificate = tls is not null && config.Tls?.RequireClientCertificate == true };
+        await using (var host = await configured.StartAsync(config, loggers, ct))
         {
             Console.Out.WriteLine($"BlobSeer {name} up: {host.Endpoint} (cluster {config.VersionManager}, data in {role.Directory})");
             Console.Out.WriteLine($"endpoint {host.Endpoint}");

@@ -44,6 +44,14 @@ internal static class UpCommand
             HelpName = "n",
             DefaultValueFactory = _ => defaults.DefaultReplication,
         };
+        var tls = new Option<bool>("--tls")
+        {
+            Description = "Serve every role over TLS with the files in DIR/tls (ca.pem, node.pem, client.pem and their keys), made on the first start; clients then pass --tls-dir DIR/tls",
+        };
+        var requireCertificates = new Option<bool>("--require-client-certificates")
+        {
+            Description = "With --tls: admit only callers with a certificate of the cluster CA (DIR/tls/client.pem), in place of the secret",
+        };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log every role's start and registration to stderr" };
 
         var command = new Verb("up",
@@ -54,9 +62,10 @@ internal static class UpCommand
             """,
             "blobseer up                                   # cluster at 127.0.0.1:7100, data in ./blobseer-data",
             "blobseer up --data /srv/blobseer --port 7200  # elsewhere; then: blobseer --cluster 127.0.0.1:7200 blob list",
-            "blobseer up --data-providers 8 --replication 2")
+            "blobseer up --data-providers 8 --replication 2",
+            "blobseer up --tls                            # then: blobseer --tls-dir blobseer-data/tls blob list")
         {
-            data, port, host, metadata, dataProviders, replication, verbose,
+            data, port, host, metadata, dataProviders, replication, tls, requireCertificates, verbose,
         };
         command.SetAction((parseResult, ct) =>
         {
@@ -65,15 +74,25 @@ internal static class UpCommand
                 throw CliException.Usage("--cluster does not apply to 'up': use --host and --port");
             }
 
+            if (parseResult.GetValue(requireCertificates) && !parseResult.GetValue(tls))
+            {
+                throw CliException.Usage("--require-client-certificates needs --tls");
+            }
+
+            var directory = Path.GetFullPath(parseResult.GetValue(data)!);
+            var listenHost = parseResult.GetValue(host)!;
+            var material = parseResult.GetValue(tls) ? TlsMaterial(directory, listenHost) : null;
             var options = new EmbeddedClusterOptions
             {
-                DataDirectory = Path.GetFullPath(parseResult.GetValue(data)!),
+                DataDirectory = directory,
                 Port = parseResult.GetValue(port),
-                Host = parseResult.GetValue(host)!,
+                Host = listenHost,
                 MetadataProviders = parseResult.GetValue(metadata),
                 DataProviders = parseResult.GetValue(dataProviders),
                 DefaultReplication = parseResult.GetValue(replication),
                 Secret = Connection.Secret,
+                Tls = material,
+                RequireClientCertificate = parseResult.GetValue(requireCertificates),
             };
             if (options.Port is < 1 or > 65535 - 16)
             {
@@ -94,6 +113,22 @@ internal static class UpCommand
             return RunAsync(options, parseResult.GetValue(verbose), ct);
         });
         return command;
+    }
+
+    /// <summary>The cluster's TLS files in DATA/tls, made on the first start for this host's addresses.</summary>
+    private static Protocol.Security.ClusterTls TlsMaterial(string dataDirectory, string host)
+    {
+        var directory = Path.Combine(dataDirectory, "tls");
+        if (!File.Exists(Path.Combine(directory, Protocol.Security.ClusterCertificates.AuthorityFile)))
+        {
+            string[] hosts = ["127.0.0.1", "::1", "localhost", System.Net.Dns.GetHostName(), host];
+            // The data directory's name tells one cluster's CA from another's; only its plain characters.
+            string name = new([.. Path.GetFileName(dataDirectory).Where(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_')]);
+            Protocol.Security.ClusterCertificates.CreateDirectory(directory, name.Length > 0 ? name : "up", hosts.Where(h => h is not "0.0.0.0" and not "::"));
+            Console.Error.WriteLine($"blobseer: made a cluster CA and certificates in {directory} (keep ca-key.pem private)");
+        }
+
+        return Connection.LoadTls(Protocol.Security.ClusterCertificates.NodeName, directory)!;
     }
 
     private static async Task<int> RunAsync(EmbeddedClusterOptions options, bool verbose, CancellationToken ct)
@@ -120,6 +155,12 @@ internal static class UpCommand
                 $"{cluster.Metadata.Count} metadata providers {string.Join(' ', cluster.Metadata.Select(m => m.Endpoint))}, " +
                 $"{cluster.Data.Count} data providers {string.Join(' ', cluster.Data.Select(d => d.Endpoint))}, " +
                 $"data in {options.DataDirectory})");
+            if (options.Tls is not null)
+            {
+                Console.Out.WriteLine($"TLS on: clients pass --tls-dir {Path.Combine(options.DataDirectory, "tls")}" +
+                    (options.RequireClientCertificate ? " (their client.pem admits them; no secret needed)" : ""));
+            }
+
             Console.Out.WriteLine($"endpoint {cluster.Endpoint}");
             Console.Out.Flush();
             await Lifetime.WaitForShutdownAsync(ct);

@@ -97,7 +97,7 @@ internal sealed class Cluster : IDisposable
         }
     }
 
-    private NodeChannel Channel(string endpoint) => _channels.GetOrAdd(endpoint, e => new NodeChannel(e, new NodeChannelOptions { Secret = Options.Secret }));
+    private NodeChannel Channel(string endpoint) => _channels.GetOrAdd(endpoint, e => new NodeChannel(e, new NodeChannelOptions { Secret = Options.Secret, Tls = Options.Tls }));
 
     /// <summary>The clients of data provider <paramref name="id"/>.</summary>
     public async ValueTask<DataProviderHandle> DataProviderAsync(uint id, CancellationToken cancellationToken)
@@ -115,7 +115,7 @@ internal sealed class Cluster : IDisposable
                 var list = await ProviderManager.ListProvidersAsync(new Empty(), cancellationToken).ConfigureAwait(false);
                 foreach (var p in list.Providers)
                 {
-                    var pages = string.IsNullOrEmpty(p.PageEndpoint) ? null : _pages.GetOrAdd(p.PageEndpoint, e => new PageTransportClient(e, Options.Secret));
+                    var pages = string.IsNullOrEmpty(p.PageEndpoint) ? null : _pages.GetOrAdd(p.PageEndpoint, e => new PageTransportClient(e, Options.Secret, Options.Tls));
                     _data[p.Id] = new DataProviderHandle(new DataProviderClient(Channel(p.Endpoint)), pages);
                 }
 

@@ -1,8 +1,11 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
 using BlobSeer.Core;
+using BlobSeer.Protocol.Security;
 
 namespace BlobSeer.Protocol.PageTransport;
 
@@ -11,7 +14,10 @@ namespace BlobSeer.Protocol.PageTransport;
 /// connections, each carrying one request at a time, so parallel page transfers use parallel
 /// connections. A connection that fails mid-request is dropped, never reused.
 /// </summary>
-public sealed class PageTransportClient(string endpoint, string? secret = null) : IDisposable
+/// <param name="endpoint">The provider's page endpoint, <c>host:port</c>.</param>
+/// <param name="secret">The cluster secret, presented first on every connection; null for none.</param>
+/// <param name="tls">TLS for every connection (the provider's certificate checked against the cluster CA, this side's offered); null for cleartext.</param>
+public sealed class PageTransportClient(string endpoint, string? secret = null, ClusterTls? tls = null) : IDisposable
 {
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
 
@@ -24,11 +30,11 @@ public sealed class PageTransportClient(string endpoint, string? secret = null) 
     /// <summary>The provider's page endpoint, <c>host:port</c>.</summary>
     public string Endpoint => endpoint;
 
-    private sealed class Connection(Socket socket) : IDisposable
+    private sealed class Connection(Socket socket, Stream stream) : IDisposable
     {
         public Socket Socket { get; } = socket;
 
-        public NetworkStream Stream { get; } = new(socket, ownsSocket: true);
+        public Stream Stream { get; } = stream;
 
         public byte[] Header { get; } = new byte[PageFrames.RequestBytes];
 
@@ -175,7 +181,24 @@ public sealed class PageTransportClient(string endpoint, string? secret = null) 
         try
         {
             await socket.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
-            var connection = new Connection(socket);
+            Stream stream = new NetworkStream(socket, ownsSocket: true);
+            if (tls is not null)
+            {
+                var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+                stream = ssl;
+                try
+                {
+                    await ssl.AuthenticateAsClientAsync(tls.ClientOptions(host), timeout.Token).ConfigureAwait(false);
+                }
+                catch (AuthenticationException e)
+                {
+                    await ssl.DisposeAsync().ConfigureAwait(false);
+                    throw new BlobSeerException(ErrorCode.Unauthenticated,
+                        $"TLS with data provider at {endpoint} failed: {e.Message} (is its certificate issued by the cluster CA, and this side's?)", e);
+                }
+            }
+
+            var connection = new Connection(socket, stream);
             if (secret is not null)
             {
                 await HelloAsync(connection, secret, timeout.Token).ConfigureAwait(false);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using BlobSeer.Core;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
@@ -9,9 +10,9 @@ namespace BlobSeer.Protocol.Rpc;
 
 /// <summary>
 /// The client side of the RPC layer for one endpoint: a <see cref="GrpcChannel"/> over cleartext
-/// HTTP/2 with prior knowledge, carrying the cluster secret on every call, and the one place where
-/// a failed call's <see cref="RpcException"/> becomes a <see cref="BlobSeerException"/>. Thread-safe;
-/// calls are multiplexed as HTTP/2 streams over as few connections as the server's stream limit allows.
+/// HTTP/2 with prior knowledge or over TLS (<see cref="NodeChannelOptions.Tls"/>), carrying the
+/// cluster secret on every call, and the one place where a failed call's <see cref="RpcException"/>
+/// becomes a <see cref="BlobSeerException"/>. Thread-safe; calls are multiplexed as HTTP/2 streams over as few connections as the server's stream limit allows.
 /// </summary>
 /// <remarks>
 /// Every failure surfaces as a <see cref="BlobSeerException"/> whose code is the gRPC status code:
@@ -23,6 +24,7 @@ namespace BlobSeer.Protocol.Rpc;
 public sealed class NodeChannel : IDisposable
 {
     private readonly GrpcChannel _channel;
+    private readonly bool _tls;
 
     /// <summary>Creates a channel; no connection is made until the first call.</summary>
     /// <param name="endpoint">"host:port" or "http://host:port".</param>
@@ -33,10 +35,11 @@ public sealed class NodeChannel : IDisposable
         options ??= new NodeChannelOptions();
         options.Validate();
 
-        string url = endpoint.Contains("://", StringComparison.Ordinal) ? endpoint : "http://" + endpoint;
-        if (!Uri.TryCreate(url, UriKind.Absolute, out Uri? uri) || uri.Scheme != Uri.UriSchemeHttp)
+        string scheme = options.Tls is null ? Uri.UriSchemeHttp : Uri.UriSchemeHttps;
+        string url = endpoint.Contains("://", StringComparison.Ordinal) ? endpoint : scheme + "://" + endpoint;
+        if (!Uri.TryCreate(url, UriKind.Absolute, out Uri? uri) || uri.Scheme != scheme)
         {
-            throw new ArgumentException($"endpoint '{endpoint}' is not host:port or http://host:port", nameof(endpoint));
+            throw new ArgumentException($"endpoint '{endpoint}' is not host:port or {scheme}://host:port", nameof(endpoint));
         }
 
         var address = new Uri(uri.GetLeftPart(UriPartial.Authority));
@@ -59,6 +62,11 @@ public sealed class NodeChannel : IDisposable
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
         };
+        if (options.Tls is { } tls)
+        {
+            handler.SslOptions = tls.ClientOptions(uri.IdnHost);
+            _tls = true;
+        }
 
         _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
@@ -72,7 +80,7 @@ public sealed class NodeChannel : IDisposable
             ThrowOperationCanceledOnCancellation = true,
         });
 
-        // No TLS inside a cluster, so the secret travels as plain metadata rather than CallCredentials.
+        // Metadata rather than CallCredentials, which the library refuses to send without TLS.
         Invoker = options.Secret is { } secret
             ? _channel.Intercept(new SecretHeader(ClusterSecret.BearerValue(secret)).Add)
             : _channel.CreateCallInvoker();
@@ -147,6 +155,20 @@ public sealed class NodeChannel : IDisposable
         ErrorCode code = status.StatusCode is >= StatusCode.OK and <= StatusCode.Unauthenticated ? (ErrorCode)(int)status.StatusCode : ErrorCode.Unknown;
 
         // A debug exception means the status was made on this side: the transport failed.
+        if (status.DebugException is { } tlsCause && IsTlsFailure(tlsCause))
+        {
+            return new BlobSeerException(ErrorCode.Unauthenticated,
+                $"TLS with {Endpoint} failed: {Reason(tlsCause)} (do both sides hold certificates of the same cluster CA?)", ex);
+        }
+
+        // Under TLS 1.3 a server checks the client's certificate after the client thinks the
+        // handshake is done: a refused certificate shows as HTTP/2 never starting.
+        if (_tls && status.DebugException is HttpRequestException { HttpRequestError: HttpRequestError.HttpProtocolError } refused)
+        {
+            return new BlobSeerException(ErrorCode.Unauthenticated,
+                $"{Endpoint} closed the connection right after TLS ({refused.Message}): it may require a client certificate of its cluster CA", ex);
+        }
+
         if (status.DebugException is { } cause)
         {
             string message = code == ErrorCode.Unavailable
@@ -166,6 +188,19 @@ public sealed class NodeChannel : IDisposable
             // The role's own error: its message already names the blob, version or page.
             _ => new BlobSeerException(code, status.Detail, ex),
         };
+    }
+
+    private static bool IsTlsFailure(Exception cause)
+    {
+        for (Exception? e = cause; e is not null; e = e.InnerException)
+        {
+            if (e is AuthenticationException || e is HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError })
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static bool IsConnectFailure(Exception cause)

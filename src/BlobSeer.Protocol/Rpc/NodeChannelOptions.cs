@@ -16,6 +16,12 @@ public sealed class NodeChannelOptions
     public string? Secret { get; set; }
 
     /// <summary>
+    /// TLS for the connection: the cluster CA the endpoint's certificate must chain to, and the
+    /// certificate this side presents (mutual TLS) if it has one. Null for cleartext HTTP/2 (h2c).
+    /// </summary>
+    public Security.ClusterTls? Tls { get; set; }
+
+    /// <summary>
     /// How long to wait for a TCP connection before the call fails with Unavailable. Default 5 s:
     /// long enough for a loaded host, short enough that a client fails over to a replica quickly.
     /// </summary>

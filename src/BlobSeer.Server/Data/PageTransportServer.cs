@@ -1,8 +1,11 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
 using BlobSeer.Core;
 using BlobSeer.Protocol.PageTransport;
+using BlobSeer.Protocol.Security;
 using Microsoft.Extensions.Logging;
 
 namespace BlobSeer.Server.Data;
@@ -26,10 +29,13 @@ public sealed class PageTransportServer : IAsyncDisposable
     private readonly PageTransportLimits _limits;
     private readonly PageTransportConnections _connections;
     private readonly ByteBudget _budget;
+    private readonly SslServerAuthenticationOptions? _tls;
 
-    private PageTransportServer(Socket listener, DataProviderService provider, ILogger logger, string? secret, PageTransportLimits limits)
+    private PageTransportServer(Socket listener, DataProviderService provider, ILogger logger, string? secret, PageTransportLimits limits,
+        SslServerAuthenticationOptions? tls)
     {
         _secret = secret;
+        _tls = tls;
         _limits = limits;
         _connections = new PageTransportConnections(limits);
         _budget = new ByteBudget(limits.BufferBudgetBytes);
@@ -58,8 +64,10 @@ public sealed class PageTransportServer : IAsyncDisposable
     /// <param name="logger">Where refusals, timeouts and failures go.</param>
     /// <param name="secret">The cluster secret a connection must present first; null for none.</param>
     /// <param name="limits">Connection, time and memory limits; null for the defaults. Validated here.</param>
+    /// <param name="tls">TLS for every connection (the provider's certificate, client certificates checked against the cluster CA); null for cleartext.</param>
+    /// <param name="requireClientCertificate">With <paramref name="tls"/>: refuse a connection without a client certificate of the cluster CA.</param>
     public static PageTransportServer Start(string host, int port, DataProviderService provider, ILogger logger, string? secret = null,
-        PageTransportLimits? limits = null)
+        PageTransportLimits? limits = null, ClusterTls? tls = null, bool requireClientCertificate = false)
     {
         ArgumentNullException.ThrowIfNull(provider);
         limits ??= new PageTransportLimits();
@@ -78,7 +86,11 @@ public sealed class PageTransportServer : IAsyncDisposable
         }
 
         var bound = ((IPEndPoint)listener.LocalEndPoint!).Port;
-        return new PageTransportServer(listener, provider, logger, secret, limits) { Port = bound, Endpoint = $"{host}:{bound}" };
+        return new PageTransportServer(listener, provider, logger, secret, limits, tls?.ServerOptions(requireClientCertificate))
+        {
+            Port = bound,
+            Endpoint = $"{host}:{bound}",
+        };
     }
 
     private async Task AcceptLoopAsync()
@@ -112,7 +124,7 @@ public sealed class PageTransportServer : IAsyncDisposable
         }
     }
 
-    private async Task<bool> HelloAsync(NetworkStream stream, PageFrames.Request request, byte[] response, Deadline deadline)
+    private async Task<bool> HelloAsync(Stream stream, PageFrames.Request request, byte[] response, Deadline deadline)
     {
         var ok = false;
         if (request.Op == PageFrames.Op.Hello && request.Length <= ClusterSecret.MaxLength)
@@ -145,11 +157,22 @@ public sealed class PageTransportServer : IAsyncDisposable
     {
         var header = new byte[PageFrames.RequestBytes];
         var response = new byte[PageFrames.ResponseBytes];
-        using var stream = new NetworkStream(socket, ownsSocket: true);
+        Stream stream = new NetworkStream(socket, ownsSocket: true);
         using var deadline = new Deadline(_limits, _stop.Token);
         try
         {
             var authenticated = _secret is null;
+            if (_tls is not null)
+            {
+                // The handshake is bounded like a request: a peer that stalls in it is closed.
+                var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+                stream = ssl;
+                deadline.Busy();
+                await ssl.AuthenticateAsServerAsync(_tls, deadline.Token).ConfigureAwait(false);
+                // A certificate is here only if it chains to the cluster CA: it admits the peer as the secret would.
+                authenticated |= ssl.RemoteCertificate is not null;
+            }
+
             while (!_stop.IsCancellationRequested)
             {
                 deadline.Idle();
@@ -200,6 +223,10 @@ public sealed class PageTransportServer : IAsyncDisposable
             // A silent peer: closing frees its buffer and its budget (the finally blocks below).
             Log.PageTransportTimedOut(_logger, Endpoint, client.ToString(), deadline.Phase, deadline.Timeout.TotalSeconds);
         }
+        catch (AuthenticationException e)
+        {
+            Log.PageTransportDisconnected(_logger, Endpoint, client.ToString(), $"TLS handshake failed: {e.Message}");
+        }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {
             // The peer went away or we are stopping: nothing to answer, nothing wrong here.
@@ -214,12 +241,13 @@ public sealed class PageTransportServer : IAsyncDisposable
         }
         finally
         {
+            await stream.DisposeAsync().ConfigureAwait(false);
             _connections.Remove(socket, client);
         }
     }
 
     // Returns false when the connection must close (a body we could not consume).
-    private async Task<bool> PutAsync(NetworkStream stream, PageFrames.Request request, byte[] response, Deadline deadline)
+    private async Task<bool> PutAsync(Stream stream, PageFrames.Request request, byte[] response, Deadline deadline)
     {
         var max = _provider.Store.Options.MaxPageBytes;
         if (request.Length > max)
@@ -267,7 +295,7 @@ public sealed class PageTransportServer : IAsyncDisposable
         }
     }
 
-    private async Task GetAsync(NetworkStream stream, PageFrames.Request request, byte[] response, Deadline deadline)
+    private async Task GetAsync(Stream stream, PageFrames.Request request, byte[] response, Deadline deadline)
     {
         PageLease lease;
         try
@@ -303,7 +331,7 @@ public sealed class PageTransportServer : IAsyncDisposable
     }
 
     // Reads the bytes after a header; every read that brings something re-arms the read timeout.
-    private static async ValueTask ReadBodyAsync(NetworkStream stream, Memory<byte> destination, Deadline deadline)
+    private static async ValueTask ReadBodyAsync(Stream stream, Memory<byte> destination, Deadline deadline)
     {
         while (destination.Length > 0)
         {
@@ -320,7 +348,7 @@ public sealed class PageTransportServer : IAsyncDisposable
         deadline.Pause();
     }
 
-    private static async ValueTask DrainAsync(NetworkStream stream, uint length, Deadline deadline)
+    private static async ValueTask DrainAsync(Stream stream, uint length, Deadline deadline)
     {
         var sink = System.Buffers.ArrayPool<byte>.Shared.Rent(64 << 10);
         try
@@ -338,7 +366,7 @@ public sealed class PageTransportServer : IAsyncDisposable
         }
     }
 
-    private static async Task SendErrorAsync(NetworkStream stream, byte[] response, BlobSeerException e, Deadline deadline)
+    private static async Task SendErrorAsync(Stream stream, byte[] response, BlobSeerException e, Deadline deadline)
     {
         var message = Encoding.UTF8.GetBytes(e.Message.Length > 1000 ? e.Message[..1000] : e.Message);
         PageFrames.WriteResponse(response, e.Code, 0, (uint)message.Length);

@@ -49,6 +49,9 @@ public sealed class ClusterConfig
     /// </summary>
     public string? SecretFile { get; set; }
 
+    /// <summary>TLS for every role and client of the cluster; null (the default) for cleartext.</summary>
+    public ClusterTlsConfig? Tls { get; set; }
+
     private static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
@@ -128,4 +131,18 @@ public sealed class ClusterConfig
             Throw.InvalidArgument($"{source}: writerLeaseSeconds {WriterLeaseSeconds} is not between 0 and 86400");
         }
     }
+}
+
+/// <summary>The <c>tls</c> section of a <see cref="ClusterConfig"/>.</summary>
+public sealed class ClusterTlsConfig
+{
+    /// <summary>
+    /// The TLS directory (relative to the configuration file): <c>ca.pem</c>, and the member's
+    /// <c>node.pem</c> and <c>node-key.pem</c> on every host that runs a role
+    /// (see <c>blobseer tls</c>). Required.
+    /// </summary>
+    public string Directory { get; set; } = "";
+
+    /// <summary>Admit only callers with a client certificate of the cluster CA, in place of the secret. Default false.</summary>
+    public bool RequireClientCertificate { get; set; }
 }

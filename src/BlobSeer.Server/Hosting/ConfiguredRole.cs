@@ -22,6 +22,12 @@ public sealed record ConfiguredRole(Role Role, string Host, int Port, string Dir
     /// <summary>The cluster secret its listener requires and its calls carry; null for none.</summary>
     public string? Secret { get; init; }
 
+    /// <summary>TLS for its listeners and calls (see <see cref="RoleHostOptions.Tls"/>); null for cleartext.</summary>
+    public Protocol.Security.ClusterTls? Tls { get; init; }
+
+    /// <summary>Admit only clients with a certificate of the cluster CA (see <see cref="RoleHostOptions.RequireClientCertificate"/>).</summary>
+    public bool RequireClientCertificate { get; init; }
+
     /// <summary>
     /// The directory of a role's state when none is given: under the configuration's
     /// <c>dataDirectory</c> (relative to the configuration file), named after the role, with the
@@ -70,6 +76,8 @@ public sealed record ConfiguredRole(Role Role, string Host, int Port, string Dir
                 Host = Host,
                 Port = Port,
                 Secret = Secret,
+                Tls = Tls,
+                RequireClientCertificate = RequireClientCertificate,
                 ClusterMap = () => Map(config),
                 DefaultPageSize = config.DefaultPageSize,
                 DefaultReplication = config.DefaultReplication,
@@ -81,17 +89,21 @@ public sealed record ConfiguredRole(Role Role, string Host, int Port, string Dir
                 Host = Host,
                 Port = Port,
                 Secret = Secret,
+                Tls = Tls,
+                RequireClientCertificate = RequireClientCertificate,
                 VersionManager = () => config.VersionManager,
                 RepairAfter = TimeSpan.FromSeconds(config.RepairAfterSeconds),
             }, loggers, cancellationToken).ConfigureAwait(false),
             Role.Metadata => await RoleHost.StartMetadataAsync(
-                new MetadataHostOptions { Directory = Directory, Host = Host, Port = Port, Secret = Secret }, loggers, cancellationToken).ConfigureAwait(false),
+                new MetadataHostOptions { Directory = Directory, Host = Host, Port = Port, Secret = Secret, Tls = Tls, RequireClientCertificate = RequireClientCertificate }, loggers, cancellationToken).ConfigureAwait(false),
             _ => await RoleHost.StartDataAsync(new DataHostOptions
             {
                 Directory = Directory,
                 Host = Host,
                 Port = Port,
                 Secret = Secret,
+                Tls = Tls,
+                RequireClientCertificate = RequireClientCertificate,
                 Advertise = Advertise,
                 ProviderManager = config.ProviderManager,
                 CapacityBytes = config.DataCapacityBytes,

@@ -44,6 +44,12 @@ public sealed class EmbeddedClusterOptions
 
     /// <summary>The cluster secret every call must carry (see <see cref="Core.ClusterSecret"/>); null accepts every caller.</summary>
     public string? Secret { get; init; }
+
+    /// <summary>TLS for every role (its listeners and its calls); null (the default) for cleartext. See <see cref="RoleHostOptions.Tls"/>.</summary>
+    public Protocol.Security.ClusterTls? Tls { get; init; }
+
+    /// <summary>With <see cref="Tls"/>: admit only clients with a certificate of the cluster CA. See <see cref="RoleHostOptions.RequireClientCertificate"/>.</summary>
+    public bool RequireClientCertificate { get; init; }
 }
 
 /// <summary>
@@ -107,7 +113,7 @@ public sealed class EmbeddedCluster : IAsyncDisposable
         for (var i = 0; i < Options.MetadataProviders; i++)
         {
             var m = await RoleHost.StartMetadataAsync(
-                new MetadataHostOptions { Directory = Path.Combine(root, $"metadata-{i}"), Host = Options.Host, Port = PortOf(2 + i), Secret = Options.Secret },
+                new MetadataHostOptions { Directory = Path.Combine(root, $"metadata-{i}"), Host = Options.Host, Port = PortOf(2 + i), Secret = Options.Secret, Tls = Options.Tls, RequireClientCertificate = Options.RequireClientCertificate },
                 loggers, ct).ConfigureAwait(false);
             Metadata.Add(m);
             _roles.Add(m);
@@ -119,6 +125,8 @@ public sealed class EmbeddedCluster : IAsyncDisposable
             Host = Options.Host,
             Port = PortOf(1),
             Secret = Options.Secret,
+            Tls = Options.Tls,
+            RequireClientCertificate = Options.RequireClientCertificate,
             ReserveBytes = Options.ProviderReserveBytes,
             VersionManager = () => VersionManager?.Endpoint,
             RepairAfter = Options.RepairAfter,
@@ -130,6 +138,8 @@ public sealed class EmbeddedCluster : IAsyncDisposable
             Host = Options.Host,
             Port = PortOf(0),
             Secret = Options.Secret,
+            Tls = Options.Tls,
+            RequireClientCertificate = Options.RequireClientCertificate,
             ClusterMap = ClusterMap,
             DefaultPageSize = Options.DefaultPageSize,
             DefaultReplication = Options.DefaultReplication,
@@ -145,6 +155,8 @@ public sealed class EmbeddedCluster : IAsyncDisposable
                 Host = Options.Host,
                 Port = PortOf(2 + Options.MetadataProviders + i),
                 Secret = Options.Secret,
+                Tls = Options.Tls,
+                RequireClientCertificate = Options.RequireClientCertificate,
                 ProviderManager = ProviderManager.Endpoint,
                 CapacityBytes = Options.DataCapacityBytes,
             }, loggers, ct));
@@ -190,6 +202,8 @@ public sealed class EmbeddedCluster : IAsyncDisposable
             Directory = Path.Combine(Path.GetFullPath(Options.DataDirectory), $"metadata-spare-{index}"),
             Host = Options.Host,
             Secret = Options.Secret,
+            Tls = Options.Tls,
+            RequireClientCertificate = Options.RequireClientCertificate,
         }, ct: ct).ConfigureAwait(false);
         _roles.Insert(_roles.IndexOf(VersionManager), role);
         return role;

@@ -2,6 +2,7 @@ using System.Globalization;
 using BlobSeer.Core;
 using BlobSeer.Protocol.Messages;
 using BlobSeer.Protocol.Rpc;
+using BlobSeer.Protocol.Security;
 using BlobSeer.Server.Data;
 using Microsoft.Extensions.Logging;
 
@@ -19,10 +20,10 @@ internal sealed class ProviderRegistration : IAsyncDisposable
     private readonly string _pageEndpoint;
     private readonly TaskCompletionSource _registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public ProviderRegistration(DataProviderService provider, string advertisedEndpoint, string pageEndpoint, string providerManager, string idFile, ILogger logger, string? secret = null)
+    public ProviderRegistration(DataProviderService provider, string advertisedEndpoint, string pageEndpoint, string providerManager, string idFile, ILogger logger, string? secret = null, ClusterTls? tls = null)
     {
         _pageEndpoint = pageEndpoint;
-        _loop = Task.Run(() => RunAsync(provider, advertisedEndpoint, providerManager, idFile, logger, secret, _stop.Token));
+        _loop = Task.Run(() => RunAsync(provider, advertisedEndpoint, providerManager, idFile, logger, secret, tls, _stop.Token));
     }
 
     /// <summary>Completes after the first successful registration.</summary>
@@ -30,9 +31,9 @@ internal sealed class ProviderRegistration : IAsyncDisposable
 
     public uint Id { get; private set; }
 
-    private async Task RunAsync(DataProviderService provider, string endpoint, string providerManager, string idFile, ILogger logger, string? secret, CancellationToken ct)
+    private async Task RunAsync(DataProviderService provider, string endpoint, string providerManager, string idFile, ILogger logger, string? secret, ClusterTls? tls, CancellationToken ct)
     {
-        using var channel = new NodeChannel(providerManager, new NodeChannelOptions { Secret = secret });
+        using var channel = new NodeChannel(providerManager, new NodeChannelOptions { Secret = secret, Tls = tls });
         var pm = new ProviderManagerClient(channel);
         Id = File.Exists(idFile) && uint.TryParse(File.ReadAllText(idFile).Trim(), CultureInfo.InvariantCulture, out var saved) ? saved : 0;
         var interval = TimeSpan.FromSeconds(1);

@@ -76,6 +76,7 @@ public sealed class RoleHost : IAsyncDisposable
             DefaultReplication = options.DefaultReplication,
             WriterLease = options.WriterLease ?? defaults.WriterLease,
             Secret = options.Secret,
+            Tls = options.Tls,
         }, options.ClusterMap, Logger(loggers));
         h._owned.Add(service);
         h.VersionManager = service;
@@ -105,6 +106,7 @@ public sealed class RoleHost : IAsyncDisposable
             RepairAfter = options.RepairAfter ?? defaults.RepairAfter,
             VersionManager = options.VersionManager ?? defaults.VersionManager,
             Secret = options.Secret,
+            Tls = options.Tls,
         });
         h.ProviderManager = service;
         await h.ListenAsync(options, r => r.Map(service), loggers, ct).ConfigureAwait(false);
@@ -152,12 +154,12 @@ public sealed class RoleHost : IAsyncDisposable
         h.DataProvider = service;
         await h.ListenAsync(options, r => r.Map(service), loggers, ct).ConfigureAwait(false);
         var pages = PageTransportServer.Start(options.Host, options.PagePort, service, Logger(loggers), options.Secret,
-            options.PageTransportLimits);
+            options.PageTransportLimits, options.Tls, options.RequireClientCertificate);
         h._owned.Insert(0, pages);
         h.PageTransport = pages;
         var advertise = options.Advertise ?? options.Host;
         var registration = new ProviderRegistration(service, $"{advertise}:{h.Server.Port}", $"{advertise}:{pages.Port}", options.ProviderManager,
-            Path.Combine(options.Directory, "provider.id"), Logger(loggers), options.Secret);
+            Path.Combine(options.Directory, "provider.id"), Logger(loggers), options.Secret, options.Tls);
         h._owned.Insert(0, registration);
         await registration.Registered.WaitAsync(TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
         return h;
@@ -170,6 +172,8 @@ public sealed class RoleHost : IAsyncDisposable
             Host = options.Host,
             Port = options.Port,
             Secret = options.Secret,
+            Tls = options.Tls,
+            RequireClientCertificate = options.RequireClientCertificate,
             Limits = options.RpcLimits ?? new RpcLimits(),
         }, configure, loggers, ct)
             .ConfigureAwait(false);

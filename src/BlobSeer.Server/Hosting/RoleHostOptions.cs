@@ -1,6 +1,7 @@
 using System.Net;
 using BlobSeer.Core;
 using BlobSeer.Protocol.Messages;
+using BlobSeer.Protocol.Security;
 
 namespace BlobSeer.Server.Hosting;
 
@@ -18,6 +19,18 @@ public abstract record RoleHostOptions
 
     /// <summary>The cluster secret its listeners require and its own calls carry; null (the default) for none.</summary>
     public string? Secret { get; init; }
+
+    /// <summary>
+    /// TLS for the role's listeners (gRPC and, for a data provider, the page transport) and for its
+    /// own calls: its certificate and the cluster CA. Null (the default) for cleartext.
+    /// </summary>
+    public ClusterTls? Tls { get; init; }
+
+    /// <summary>
+    /// With <see cref="Tls"/>: refuse clients without a certificate issued by the cluster CA
+    /// (mutual TLS in place of the secret). Default false: a certificate or the secret admits a caller.
+    /// </summary>
+    public bool RequireClientCertificate { get; init; }
 
     /// <summary>Limits of its gRPC listener; null (the default) for <see cref="Rpc.RpcLimits"/>' defaults.</summary>
     public Rpc.RpcLimits? RpcLimits { get; init; }
@@ -38,6 +51,16 @@ public abstract record RoleHostOptions
         if (Secret is not null)
         {
             ClusterSecret.Validate(Secret, "the role's options");
+        }
+
+        if (Tls is { Certificate: null })
+        {
+            Throw.InvalidArgument($"TLS material from {Tls.Source} has no certificate and key: a role's listeners need both");
+        }
+
+        if (RequireClientCertificate && Tls is null)
+        {
+            Throw.InvalidArgument("client certificates can only be required with TLS on");
         }
     }
 }

@@ -32,6 +32,9 @@ public sealed class ProviderManagerOptions
 
     /// <summary>The cluster secret the provider manager's own calls carry; null for none.</summary>
     public string? Secret { get; init; }
+
+    /// <summary>TLS for the role's own calls to other members (their certificates checked against the cluster CA, the role's offered); null for cleartext.</summary>
+    public BlobSeer.Protocol.Security.ClusterTls? Tls { get; init; }
 }
 
 /// <summary>

@@ -261,7 +261,7 @@ internal sealed class Repairer : IAsyncDisposable
     }
 
     private NodeChannel Channel(string endpoint) =>
-        _channels.GetOrAdd(endpoint, e => new NodeChannel(e, new NodeChannelOptions { Secret = _manager.Options.Secret }));
+        _channels.GetOrAdd(endpoint, e => new NodeChannel(e, new NodeChannelOptions { Secret = _manager.Options.Secret, Tls = _manager.Options.Tls }));
 
     public async ValueTask DisposeAsync()
     {

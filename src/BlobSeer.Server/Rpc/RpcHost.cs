@@ -1,8 +1,10 @@
 using System.Net;
+using System.Security.Authentication;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -32,6 +34,7 @@ public sealed class RpcHost : IAsyncDisposable
     private const int ConnectionWindowSize = 16 * 1024 * 1024;
     private const int StreamWindowSize = 8 * 1024 * 1024;
     private const int MaxFrameSize = 256 * 1024;
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
     private readonly WebApplication _app;
     private int _stopped;
@@ -132,7 +135,9 @@ public sealed class RpcHost : IAsyncDisposable
         services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
         services.AddRouting();
         var errors = new ErrorInterceptor(loggerFactory.CreateLogger<RpcHost>());
-        SecretCheck? secret = options.Secret is { } s ? new SecretCheck(s) : null;
+        // Under mutual TLS every connection proved itself in its handshake; otherwise the secret
+        // (or, over TLS, a client certificate the cluster CA issued) admits a call.
+        SecretCheck? secret = options.Secret is { } s && !options.RequireClientCertificate ? new SecretCheck(s) : null;
         services.AddGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = options.MaxMessageBytes;
@@ -196,12 +201,27 @@ public sealed class RpcHost : IAsyncDisposable
         limits.Http2.MaxStreamsPerConnection = ours.MaxStreamsPerConnection;
         limits.Http2.MaxFrameSize = MaxFrameSize;
 
-        // HTTP/2 only: cleartext clients connect with prior knowledge (h2c), there is no upgrade.
+        // HTTP/2 only: cleartext clients connect with prior knowledge (h2c), there is no upgrade;
+        // TLS clients negotiate h2 by ALPN.
         IPAddress address = options.Host == "localhost" ? IPAddress.Loopback : IPAddress.Parse(options.Host);
         kestrel.Listen(address, options.Port, listen =>
         {
             listen.Protocols = HttpProtocols.Http2;
+            // Counted before the handshake: a connection over its limits costs no TLS work.
             listen.Use(bodies.Connections);
+            if (options.Tls is { } tls)
+            {
+                bool required = options.RequireClientCertificate;
+                listen.UseHttps(https =>
+                {
+                    https.ServerCertificate = tls.Certificate;
+                    https.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
+                    https.CheckCertificateRevocation = false;
+                    https.ClientCertificateMode = required ? ClientCertificateMode.RequireCertificate : ClientCertificateMode.AllowCertificate;
+                    https.ClientCertificateValidation = (certificate, _, errors) => tls.AcceptsClient(certificate, errors, required);
+                    https.HandshakeTimeout = HandshakeTimeout;
+                });
+            }
         });
     }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using BlobSeer.Core;
 using BlobSeer.Protocol.Rpc;
+using BlobSeer.Protocol.Security;
 
 namespace BlobSeer.Server.Rpc;
 
@@ -19,6 +20,19 @@ public sealed class RpcHostOptions
     /// <summary>The cluster secret every <c>blobseer.v1</c> call must carry (<c>authorization: Bearer …</c>); null accepts every call.</summary>
     public string? Secret { get; set; }
 
+    /// <summary>
+    /// TLS for the listener (HTTP/2 over TLS instead of h2c): the role's certificate and the cluster
+    /// CA that client certificates must chain to. Null for cleartext.
+    /// </summary>
+    public ClusterTls? Tls { get; set; }
+
+    /// <summary>
+    /// With <see cref="Tls"/>: refuse a connection without a client certificate issued by the
+    /// cluster CA (mutual TLS instead of the secret). When false, a client may present one or the
+    /// secret. Default false.
+    /// </summary>
+    public bool RequireClientCertificate { get; set; }
+
     /// <summary>Connections, streams, timeouts and the memory of unfinished messages; see <see cref="RpcLimits"/> for the defaults.</summary>
     public RpcLimits Limits { get; set; } = new();
 
@@ -33,6 +47,16 @@ public sealed class RpcHostOptions
         if (Port is < 0 or > IPEndPoint.MaxPort)
         {
             Throw.InvalidArgument($"port {Port} is not between 0 and {IPEndPoint.MaxPort}");
+        }
+
+        if (RequireClientCertificate && Tls is null)
+        {
+            Throw.InvalidArgument("client certificates can only be required with TLS on");
+        }
+
+        if (Tls is { Certificate: null })
+        {
+            Throw.InvalidArgument($"TLS material from {Tls.Source} has no certificate and key: a listener needs both");
         }
 
         // gRPC's length prefix is 4 bytes, and the prefix itself must fit in the same int.

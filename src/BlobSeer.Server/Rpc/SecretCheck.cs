@@ -8,7 +8,8 @@ namespace BlobSeer.Server.Rpc;
 
 /// <summary>
 /// Refuses every <c>blobseer.v1</c> call that does not carry the cluster secret
-/// (<c>authorization: Bearer SECRET</c>) with Unauthenticated. The standard services (health,
+/// (<c>authorization: Bearer SECRET</c>) or come over a TLS connection with a client certificate
+/// issued by the cluster CA, with Unauthenticated. The standard services (health,
 /// reflection) stay open: they reveal nothing stored and serve probes and tools (decision 0009).
 /// </summary>
 /// <remarks>
@@ -28,7 +29,10 @@ internal sealed class SecretCheck(string secret)
     public Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
         string path = context.Request.Path.Value ?? string.Empty;
-        if (!path.StartsWith(GuardedPrefix, StringComparison.Ordinal) || Authorized(context.Request.Headers.Authorization))
+        // A client certificate reaches the request only after the TLS handshake validated it against the cluster CA.
+        if (!path.StartsWith(GuardedPrefix, StringComparison.Ordinal)
+            || context.Connection.ClientCertificate is not null
+            || Authorized(context.Request.Headers.Authorization))
         {
             return next(context);
         }
@@ -38,7 +42,7 @@ internal sealed class SecretCheck(string secret)
         response.ContentType = "application/grpc";
         response.Headers["grpc-status"] = ((int)StatusCode.Unauthenticated).ToString(System.Globalization.CultureInfo.InvariantCulture);
         // ASCII only (the path was routed, so it is one of our method names): no percent-encoding needed.
-        response.Headers["grpc-message"] = $"call to {path} refused: it does not carry this cluster's secret";
+        response.Headers["grpc-message"] = $"call to {path} refused: it carries neither this cluster's secret nor a client certificate of its CA";
         return Task.CompletedTask;
     }
 

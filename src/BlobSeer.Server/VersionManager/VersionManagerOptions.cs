@@ -25,6 +25,9 @@ public sealed class VersionManagerOptions
     /// <summary>The cluster secret the version manager's own calls to metadata providers carry; null for none.</summary>
     public string? Secret { get; init; }
 
+    /// <summary>TLS for the role's own calls to other members (their certificates checked against the cluster CA, the role's offered); null for cleartext.</summary>
+    public BlobSeer.Protocol.Security.ClusterTls? Tls { get; init; }
+
     /// <summary>Throws InvalidArgument on bad values.</summary>
     public void Validate()
     {

@@ -268,7 +268,7 @@ public sealed partial class VersionManagerService
         {
             if (!_memberChannels.TryGetValue(endpoint, out var channel))
             {
-                _memberChannels[endpoint] = channel = new NodeChannel(endpoint, new NodeChannelOptions { Secret = _options.Secret });
+                _memberChannels[endpoint] = channel = new NodeChannel(endpoint, new NodeChannelOptions { Secret = _options.Secret, Tls = _options.Tls });
             }
 
             return channel;

@@ -49,7 +49,8 @@ public sealed partial class RpcTests
         public override string ToString() => $"exit {ExitCode}; stdout: {Stdout[..Math.Min(Stdout.Length, 500)]}; stderr: {Stderr}";
     }
 
-    private static async Task<PythonResult> PythonCallAsync(string endpoint, string path, string request, string? secret = null)
+    private static async Task<PythonResult> PythonCallAsync(string endpoint, string path, string request, string? secret = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         const string Python = "/usr/bin/python3";
         PythonResult probe = await RunAsync(Python, null, "-c", "import grpc");
@@ -58,13 +59,20 @@ public sealed partial class RpcTests
             Assert.Fail($"{Python} cannot import grpc; install the stock client with `apt-get install python3-grpcio`. {probe}");
         }
 
-        return await RunAsync(Python, secret, ScriptPath(), endpoint, path, request);
+        return await RunAsync(Python, secret, environment, ScriptPath(), endpoint, path, request);
     }
 
-    private static async Task<PythonResult> RunAsync(string program, string? secret, params string[] arguments)
+    private static Task<PythonResult> RunAsync(string program, string? secret, params string[] arguments) => RunAsync(program, secret, null, arguments);
+
+    private static async Task<PythonResult> RunAsync(string program, string? secret, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
         var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.Environment.Remove("BLOBSEER_SECRET");
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
         if (secret is not null)
         {
             start.Environment["BLOBSEER_SECRET"] = secret;

@@ -7,6 +7,8 @@ usage: grpc_call.py HOST:PORT /package.Service/Method REQUEST
 
 With BLOBSEER_SECRET set, the call carries the cluster secret as the metadata
 "authorization: Bearer SECRET", as any stock client of a cluster with a secret does.
+With BLOBSEER_TLS_CA set (a PEM file), the channel is TLS and trusts that CA alone; with
+BLOBSEER_TLS_CERT and BLOBSEER_TLS_KEY also set, it presents that client certificate.
 
 On success prints the serialized response message in hex and exits 0. On a gRPC error prints
 "ERROR <StatusCode name> <details>" and exits 3. Exits 2 on bad usage or a missing grpc module.
@@ -38,7 +40,22 @@ def main(argv):
         ("grpc.max_receive_message_length", 64 * 1024 * 1024),
         ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ]
-    with grpc.insecure_channel(target, options=options) as channel:
+    ca = os.environ.get("BLOBSEER_TLS_CA")
+    if ca:
+        def read(name):
+            path = os.environ.get(name)
+            if not path:
+                return None
+            with open(path, "rb") as f:
+                return f.read()
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=read("BLOBSEER_TLS_CA"),
+            private_key=read("BLOBSEER_TLS_KEY"),
+            certificate_chain=read("BLOBSEER_TLS_CERT"))
+        channel = grpc.secure_channel(target, credentials, options=options)
+    else:
+        channel = grpc.insecure_channel(target, options=options)
+    with channel:
         # No serializers: requests and responses pass through as raw bytes.
         call = channel.unary_unary(path, request_serializer=None, response_deserializer=None)
         try:
