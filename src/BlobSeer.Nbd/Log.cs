@@ -50,4 +50,7 @@ internal static partial class Log
 
     [LoggerMessage(7113, LogLevel.Debug, "NBD client {Remote} upgraded to {Protocol}, certificate '{Subject}'")]
     public static partial void NbdTlsStarted(ILogger logger, string remote, string protocol, string subject);
+
+    [LoggerMessage(7114, LogLevel.Information, "NBD client {Remote} stalled in a write payload of {Length} bytes for {Seconds} s: connection closed, its buffer freed")]
+    public static partial void NbdPayloadStalled(ILogger logger, string remote, int length, double seconds);
 }

@@ -79,7 +79,7 @@ internal sealed partial class NbdConnection
     {
         var length = request.Length;
         if (length <= (uint)_options.MaxPayloadBytes)
-            return await ReadPooledAsync((int)length, ct).ConfigureAwait(false);
+            return await ReadPayloadAsync((int)length, ct).ConfigureAwait(false);
         if (length <= 2L * _options.MaxPayloadBytes)
         {
             await SkipAsync(length, ct).ConfigureAwait(false);
@@ -91,6 +91,38 @@ internal sealed partial class NbdConnection
     }
 
     /// <summary>Serves one request to its reply. A Task, not a ValueTask: nobody awaits it, and one finishing synchronously costs nothing.</summary>
+    /// <summary>
+    /// Reads a payload into a pooled buffer in pieces, each of which must arrive within
+    /// <see cref="NbdServerOptions.PayloadReadTimeout"/>; a client that stalls loses the connection.
+    /// </summary>
+    private async ValueTask<byte[]> ReadPayloadAsync(int length, CancellationToken ct)
+    {
+        const int Piece = 1 << 20;
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        try
+        {
+            for (var at = 0; at < length; at += Piece)
+            {
+                stall.CancelAfter(_options.PayloadReadTimeout);
+                await _input.ReadExactlyAsync(buffer.AsMemory(at, Math.Min(Piece, length - at)), stall.Token).ConfigureAwait(false);
+            }
+
+            return buffer;
+        }
+        catch (OperationCanceledException) when (stall.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            Log.NbdPayloadStalled(_logger, _remote, length, _options.PayloadReadTimeout.TotalSeconds);
+            throw new IOException($"write payload of {length} bytes stalled for {_options.PayloadReadTimeout.TotalSeconds} s");
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+    }
+
     private async Task ServeAsync(Request request, byte[]? payload)
     {
         try

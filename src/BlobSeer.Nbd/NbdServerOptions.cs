@@ -33,6 +33,13 @@ public sealed class NbdServerOptions
     /// <summary>The largest option payload during the handshake; a larger one is answered with an error and the connection closed. Default 64 KiB.</summary>
     public int MaxOptionBytes { get; set; } = 64 << 10;
 
+    /// <summary>
+    /// How long a client may go without sending a byte in the middle of a write's payload; then
+    /// the connection is closed and the payload's buffer freed, so that a stalled client cannot
+    /// hold <see cref="MaxPayloadBytes"/> per connection for ever. Default 30 s.
+    /// </summary>
+    public TimeSpan PayloadReadTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How long a client may take to finish the handshake. Default 30 s.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -83,6 +90,8 @@ public sealed class NbdServerOptions
             Throw.InvalidArgument($"NBD server: MaxOptionBytes must be 1 KiB..16 MiB, not {MaxOptionBytes}");
         if (HandshakeTimeout <= TimeSpan.Zero)
             Throw.InvalidArgument("NBD server: HandshakeTimeout must be positive");
+        if (PayloadReadTimeout <= TimeSpan.Zero)
+            Throw.InvalidArgument("NBD server: PayloadReadTimeout must be positive");
         if (Tls == NbdTlsMode.Required)
         {
             if (TlsCertificate is null || !TlsCertificate.HasPrivateKey)

@@ -46,6 +46,25 @@ public sealed class NbdTransmissionBadInputTests
     }
 
     [Fact]
+    public async Task A_client_that_stalls_in_a_write_payload_is_disconnected_and_others_keep_working()
+    {
+        await using var host = await NbdTestServer.StartAsync(o => o.PayloadReadTimeout = TimeSpan.FromSeconds(1));
+        var (healthy, _, _) = await RawNbdClient.OpenAsync(host.Port, "disk");
+        await using var _h = healthy;
+        var (stalled, _, _) = await RawNbdClient.OpenAsync(host.Port, "disk");
+        await using var _s = stalled;
+        var first = new byte[64 << 10];
+        first.AsSpan().Fill(0xcc);
+
+        // A header claiming 1 MiB, 64 KiB of it, then silence: the server would hold the 1 MiB buffer for ever.
+        await stalled.SendRequestAsync(Write, cookie: 5, offset: 0, length: 1 << 20, payload: first);
+
+        (await stalled.IsClosedByServerAsync()).ShouldBeTrue();
+        host.Disk.Bytes[0].ShouldNotBe((byte)0xcc);
+        await AssertStillServesAsync(healthy, host);
+    }
+
+    [Fact]
     public async Task A_huge_write_length_is_answered_and_the_connection_closed_while_others_keep_working()
     {
         await using var host = await NbdTestServer.StartAsync();

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using BlobSeer.Core;
 using BlobSeer.Protocol.Messages;
 using BlobSeer.Protocol.PageTransport;
@@ -87,70 +86,47 @@ public sealed class ErrorRedactionTests : IDisposable
     [Trait("Category", "Privileged")]
     public async Task A_full_disk_is_reported_as_such_without_paths_and_the_log_names_the_segment()
     {
-        Assert.SkipUnless(OperatingSystem.IsLinux() && Environment.IsPrivilegedProcess, "needs root to mount a tmpfs");
-        var mount = Path.Combine(_directory, "data-3");
-        Directory.CreateDirectory(mount);
-        Assert.SkipUnless(Run("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mount), "cannot mount a tmpfs here");
-        try
+        using var disk = Storage.SmallDisk.MountOrSkip(Path.Combine(_directory, "data-3"), 2 << 20);
+        var mount = disk.Directory;
+        var log = new LogCapture();
+        var errors = new List<BlobSeerException>();
+        await using (var provider = await StartAsync(Path.Combine(mount, "pages"), log))
         {
-            var log = new LogCapture();
-            var errors = new List<BlobSeerException>();
-            await using (var provider = await StartAsync(Path.Combine(mount, "pages"), log))
-            {
-                var data = new byte[256 << 10];
-                new Random(5).NextBytes(data);
-                var crc = Crc32C.Compute(data);
-                var grpc = new DataProviderClient(provider.Channel);
+            var data = new byte[256 << 10];
+            new Random(5).NextBytes(data);
+            var crc = Crc32C.Compute(data);
+            var grpc = new DataProviderClient(provider.Channel);
 
-                // Bounded: a 2 MiB disk holds fewer than 8 such pages.
-                for (var i = 0; i < 16 && errors.Count < 2; i++)
+            // Bounded: a 2 MiB disk holds fewer than 8 such pages.
+            for (var i = 0; i < 16 && errors.Count < 2; i++)
+            {
+                try
                 {
-                    try
+                    if (i % 2 == 0)
                     {
-                        if (i % 2 == 0)
-                        {
-                            await grpc.PutPageAsync(PageId(100 + i), data, crc, Ct);
-                        }
-                        else
-                        {
-                            await provider.Pages.PutAsync(PageId(100 + i), data, crc, Ct);
-                        }
+                        await grpc.PutPageAsync(PageId(100 + i), data, crc, Ct);
                     }
-                    catch (BlobSeerException e)
+                    else
                     {
-                        errors.Add(e);
+                        await provider.Pages.PutAsync(PageId(100 + i), data, crc, Ct);
                     }
                 }
+                catch (BlobSeerException e)
+                {
+                    errors.Add(e);
+                }
             }
+        }
 
-            errors.Count.ShouldBe(2);
-            foreach (var error in errors)
-            {
-                error.Code.ShouldBe(ErrorCode.ResourceExhausted, error.Message);
-                error.Message.ShouldContain("out of disk space");
-                error.Message.ShouldNotContain(mount);
-                error.Message.ShouldNotContain("No space left");
-            }
+        errors.Count.ShouldBe(2);
+        foreach (var error in errors)
+        {
+            error.Code.ShouldBe(ErrorCode.ResourceExhausted, error.Message);
+            error.Message.ShouldContain("out of disk space");
+            error.Message.ShouldNotContain(mount);
+            error.Message.ShouldNotContain("No space left");
+        }
 
-            log.Entries.ShouldContain(e => e.Message.Contains(mount, StringComparison.Ordinal) && e.Level >= LogLevel.Warning);
-        }
-        finally
-        {
-            Run("umount", "-l", mount);
-        }
-    }
-
-    private static bool Run(string program, params string[] arguments)
-    {
-        try
-        {
-            using var process = Process.Start(new ProcessStartInfo(program, arguments) { RedirectStandardError = true, RedirectStandardOutput = true })!;
-            process.WaitForExit();
-            return process.ExitCode == 0;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return false;
-        }
+        log.Entries.ShouldContain(e => e.Message.Contains(mount, StringComparison.Ordinal) && e.Level >= LogLevel.Warning);
     }
 }
