@@ -24,6 +24,7 @@ public sealed partial class SetupTests
         ["convert"] = "qemu-img's sub-command",
         ["bridge"] = "the testbed's bridge device name",
         ["init"] = "the name of a FUSE callback in error messages",
+        ["node"] = "the base name of a member's certificate in a TLS directory (node.pem)",
     };
 
     private static readonly string[] ProgramDirectories = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"];

@@ -163,7 +163,7 @@ public sealed class NodeChannel : IDisposable
 
         // Under TLS 1.3 a server checks the client's certificate after the client thinks the
         // handshake is done: a refused certificate shows as HTTP/2 never starting.
-        if (_tls && status.DebugException is HttpRequestException { HttpRequestError: HttpRequestError.HttpProtocolError } refused)
+        if (_tls && code == ErrorCode.Internal && status.DebugException is HttpRequestException refused && !IsConnectFailure(refused))
         {
             return new BlobSeerException(ErrorCode.Unauthenticated,
                 $"{Endpoint} closed the connection right after TLS ({refused.Message}): it may require a client certificate of its cluster CA", ex);
