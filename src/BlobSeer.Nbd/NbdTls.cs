@@ -1,7 +1,7 @@
 using System.Net.Security;
 using System.Security.Authentication;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using BlobSeer.Core;
 
 namespace BlobSeer.Nbd;
 
@@ -12,9 +12,6 @@ namespace BlobSeer.Nbd;
 /// </summary>
 internal sealed class NbdTls
 {
-    /// <summary>The extended key usage a client certificate must allow when it names any (RFC 5280 id-kp-clientAuth).</summary>
-    private static readonly Oid ClientAuthentication = new("1.3.6.1.5.5.7.3.2");
-
     private readonly SslStreamCertificateContext _certificate;
     private readonly X509Certificate2Collection _authorities;
 
@@ -51,17 +48,9 @@ internal sealed class NbdTls
     {
         if (certificate is null)
             return "the client sent no certificate (a client certificate signed by the server's client CA is required)";
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(_authorities);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.ApplicationPolicy.Add(ClientAuthentication);
-        // The callback's certificate belongs to the SslStream; a copy, if one is needed, is ours.
-        using var copy = certificate is X509Certificate2 ? null : new X509Certificate2(certificate);
-        var leaf = copy ?? (X509Certificate2)certificate;
-        if (chain.Build(leaf))
-            return null;
-        var problems = chain.ChainStatus.Select(s => s.Status).Where(s => s != X509ChainStatusFlags.NoError).Distinct();
-        return $"client certificate '{leaf.Subject}' is not accepted ({string.Join(", ", problems)}): it must be signed by the server's client CA, be valid now and allow client authentication";
+        var problems = CertificateChains.Problems(certificate, _authorities, CertificateChains.ClientAuthentication);
+        return problems is null
+            ? null
+            : $"client certificate '{certificate.Subject}' is not accepted ({problems}): it must be signed by the server's client CA, be valid now and allow client authentication";
     }
 }

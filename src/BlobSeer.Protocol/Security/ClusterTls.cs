@@ -23,9 +23,6 @@ namespace BlobSeer.Protocol.Security;
 /// </remarks>
 public sealed class ClusterTls : IDisposable
 {
-    private static readonly Oid ServerAuth = new("1.3.6.1.5.5.7.3.1");
-    private static readonly Oid ClientAuth = new("1.3.6.1.5.5.7.3.2");
-
     private ClusterTls(X509Certificate2 authority, X509Certificate2? certificate, string source)
     {
         Authority = authority;
@@ -150,7 +147,7 @@ public sealed class ClusterTls : IDisposable
 
     /// <summary>True when <paramref name="certificate"/> chains to the CA and may act as a TLS server.</summary>
     public bool AcceptsServer(X509Certificate? certificate) =>
-        certificate is not null && ChainsTo(AsCertificate2(certificate), Authority, ServerAuth, out _);
+        certificate is not null && ChainsTo(certificate, Authority, CertificateChains.ServerAuthentication, out _);
 
     /// <summary>
     /// True for a client certificate that chains to the CA and may act as a TLS client, and for no
@@ -163,7 +160,7 @@ public sealed class ClusterTls : IDisposable
             return !required && (errors & ~SslPolicyErrors.RemoteCertificateNotAvailable) == SslPolicyErrors.None;
         }
 
-        return ChainsTo(AsCertificate2(certificate), Authority, ClientAuth, out _);
+        return ChainsTo(certificate, Authority, CertificateChains.ClientAuthentication, out _);
     }
 
     /// <summary>Disposes the certificates.</summary>
@@ -173,36 +170,12 @@ public sealed class ClusterTls : IDisposable
         Authority.Dispose();
     }
 
-    // The chain is built against the CA alone (custom root trust), offline, at the current time.
-    private static bool ChainsTo(X509Certificate2 certificate, X509Certificate2 authority, Oid? usage, out string why)
+    // The CA alone is trusted (CertificateChains holds the one check the NBD server shares).
+    private static bool ChainsTo(X509Certificate certificate, X509Certificate2 authority, string? usage, out string why)
     {
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(authority);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.VerificationFlags = X509VerificationFlags.NoFlag;
-        if (usage is not null)
-        {
-            chain.ChainPolicy.ApplicationPolicy.Add(usage);
-        }
-
-        if (chain.Build(certificate))
-        {
-            why = string.Empty;
-            return true;
-        }
-
-        why = string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()).Where(s => s.Length > 0).Distinct());
-        if (why.Length == 0)
-        {
-            why = "its chain does not end at the cluster CA";
-        }
-
-        return false;
+        why = CertificateChains.Problems(certificate, [authority], usage) ?? string.Empty;
+        return why.Length == 0;
     }
-
-    private static X509Certificate2 AsCertificate2(X509Certificate certificate) =>
-        certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
 
     private static byte[] ReadPemCertificate(string path)
     {
