@@ -26,8 +26,24 @@ public static class FileErrors
         };
     }
 
-    /// <summary>Whether an I/O error means the disk (or the user's quota) is full.</summary>
-    public static bool IsDiskFull(Exception exception) => exception is IOException io && Errno(io.HResult) is "the disk is full";
+    /// <summary>Whether an I/O error means the disk (or the user's quota) is full: the one test the page store, the append log and the CLI share.</summary>
+    public static bool IsDiskFull(Exception exception)
+    {
+        if (exception is not IOException io)
+        {
+            return false;
+        }
+
+        int code = io.HResult;
+        if (OperatingSystem.IsWindows())
+        {
+            // HRESULT_FROM_WIN32(ERROR_DISK_FULL), HRESULT_FROM_WIN32(ERROR_HANDLE_DISK_FULL).
+            return code is unchecked((int)0x80070070) or unchecked((int)0x80070027);
+        }
+
+        // On Unix .NET puts the raw errno in HResult: ENOSPC 28, EDQUOT 122 (Linux) or 69 (BSDs).
+        return code == 28 || code == (OperatingSystem.IsLinux() ? 122 : 69);
+    }
 
     // On Unix .NET puts the errno in HResult; these are Linux's numbers.
     private static string? Errno(int code) => code switch

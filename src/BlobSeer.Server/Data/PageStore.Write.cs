@@ -406,23 +406,9 @@ public sealed partial class PageStore
         Log.AppendFailed(_logger, _directory, segment, e);
         // The client learns what happened; the path and the OS's words stay in the server's log.
         string detail = $"appending to {segment}: {e.Message}";
-        return IsDiskFull(e)
+        return Protocol.FileErrors.IsDiskFull(e)
             ? new BlobSeerException(ErrorCode.ResourceExhausted, "page store is out of disk space", e) { ServerDetail = detail }
             : new BlobSeerException(ErrorCode.Unavailable, "page store I/O error", e) { ServerDetail = detail };
-    }
-
-    /// <summary>Whether an I/O error means the disk (or the user's quota) is full.</summary>
-    internal static bool IsDiskFull(IOException exception)
-    {
-        int code = exception.HResult;
-        if (OperatingSystem.IsWindows())
-        {
-            // HRESULT_FROM_WIN32(ERROR_DISK_FULL), HRESULT_FROM_WIN32(ERROR_HANDLE_DISK_FULL).
-            return code is unchecked((int)0x80070070) or unchecked((int)0x80070027);
-        }
-
-        // On Unix .NET puts the raw errno in HResult: ENOSPC 28, EDQUOT 122 (Linux) or 69 (BSDs).
-        return code == 28 || code == (OperatingSystem.IsLinux() ? 122 : 69);
     }
 
     private void Decide(int index, Exception? outcome)

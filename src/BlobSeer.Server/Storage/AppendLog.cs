@@ -265,9 +265,8 @@ internal sealed class AppendLog : IDisposable
 
     private BlobSeerException Refused(string what, IOException e)
     {
-        // On Linux the HResult is the errno. ENOSPC, EDQUOT, EFBIG: the disk may get room again;
-        // anything else: the disk is failing.
-        var full = e.HResult is 28 or 122 or 27;
+        // A full disk may get room again; anything else: the disk is failing.
+        var full = Protocol.FileErrors.IsDiskFull(e);
         // The file's name tells the client which log; its directory and the OS's words are for the server's log.
         return new BlobSeerException(full ? ErrorCode.ResourceExhausted : ErrorCode.Unavailable,
             $"cannot {what} {System.IO.Path.GetFileName(Path)}: {(full ? "the disk is full" : "I/O error")}", e)
