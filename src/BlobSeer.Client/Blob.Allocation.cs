@@ -35,7 +35,8 @@ public sealed partial class Blob
         foreach (var (page, leaf) in leaves)
         {
             // A no-op version's leaves alias earlier ones, possibly a hole: follow them.
-            if (await _cluster.Nodes.ResolveLeafAsync(leaf, cancellationToken).ConfigureAwait(false) is null)
+            var (stored, visible) = await _cluster.Nodes.ResolveLeafAsync(leaf, cancellationToken).ConfigureAwait(false);
+            if (stored is null || visible == 0)
             {
                 continue;
             }

@@ -133,9 +133,11 @@ public sealed record BlobSummary(ulong Id, string? Name, int PageSize, int Repli
 /// <param name="Ranges">Byte ranges the version wrote.</param>
 /// <param name="Noop">True when its writer gave up: the version reads exactly like the one before it.</param>
 /// <param name="Expired">True when its writer's lease ran out and the version manager completed it.</param>
+/// <param name="Resizes">True when the version set the size (a truncate, a grow, a whole-object replace).</param>
 public sealed record BlobVersionInfo(ulong Version, long Size, bool Published, DateTimeOffset Created, IReadOnlyList<Core.ByteRange> Ranges, bool Noop = false,
-    bool Expired = false)
+    bool Expired = false, bool Resizes = false)
 {
     internal static BlobVersionInfo From(VersionInfo v) => new(v.Version, (long)v.Size, v.Published,
-        DateTimeOffset.FromUnixTimeMilliseconds(v.CreatedUnixMs), v.Ranges.Select(r => new Core.ByteRange((long)r.Offset, (long)r.Length)).ToArray(), v.Noop, v.Expired);
+        DateTimeOffset.FromUnixTimeMilliseconds(v.CreatedUnixMs), v.Ranges.Select(r => new Core.ByteRange((long)r.Offset, (long)r.Length)).ToArray(), v.Noop, v.Expired,
+        v.Resizes);
 }

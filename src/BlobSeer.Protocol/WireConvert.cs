@@ -1,4 +1,6 @@
 using BlobSeer.Core;
+using BlobSeer.Core.Trees;
+using BlobSeer.Protocol.Messages;
 using CoreNodeKey = BlobSeer.Core.Trees.NodeKey;
 using WireNodeKey = BlobSeer.Protocol.Messages.NodeKey;
 
@@ -28,6 +30,37 @@ public static class WireConvert
 
     /// <summary>Optional wire key to Core key.</summary>
     public static CoreNodeKey? ToCoreOrNull(this WireNodeKey? key) => key is null ? null : key.ToCore();
+
+    /// <summary>
+    /// A node a writer built (TreeWriter) as it is stored: an inner node with its children, a leaf
+    /// with the page stored for it (<paramref name="page"/>), or an aliasing leaf.
+    /// </summary>
+    public static TreeNode ToWire(this NewNode node, PageDescriptor? page)
+    {
+        var wire = new TreeNode { Key = node.Key.ToWire() };
+        if (node.IsNoopLeaf)
+        {
+            if (node.Alias is { } alias)
+            {
+                wire.Alias = alias.ToWire();
+                if (node.AliasLength is { } length)
+                {
+                    wire.AliasLength = (uint)length;
+                }
+            }
+        }
+        else if (node.IsLeaf)
+        {
+            wire.Page = page ?? throw new BlobSeerException(ErrorCode.Internal, $"leaf {node.Key} was built without its page");
+        }
+        else
+        {
+            wire.Left = node.Left.ToWire();
+            wire.Right = node.Right.ToWire();
+        }
+
+        return wire;
+    }
 
     /// <summary>Core range to wire range.</summary>
     public static Messages.ByteRange ToWire(this Core.ByteRange range) =>

@@ -18,6 +18,9 @@ public sealed class ConcurrentOracleTests(ClusterFixture fixture)
 
     private sealed record AppendOp(ulong Blob, ulong Version, byte[] Data) : Op(Blob, Version);
 
+    // A version that sets the size (truncate, grow, replace), with the segments it writes inside it.
+    private sealed record ResizeOp(ulong Blob, ulong Version, long Size, (long Offset, byte[] Data)[] Segments) : Op(Blob, Version);
+
     private sealed record CloneOp(ulong NewBlob, ulong SourceBlob, ulong SourceVersion);
 
     [Theory]
@@ -55,11 +58,39 @@ public sealed class ConcurrentOracleTests(ClusterFixture fixture)
                     await Should.ThrowAsync<IOException>(() => blob.WriteAsync(rng.NextInt64(0, blob.Summary.Size + 1), failing, data.Length));
                     Interlocked.Increment(ref failures);
                 }
-                else if (kind < 55)
+                else if (kind < 45)
                 {
                     var segments = RandomSegments(rng, blob.Summary.Size);
                     var v = await blob.WriteAsync(segments.Select(s => new BlobSegment(s.Offset, s.Data)).ToArray());
                     ops.Add(new WriteOp(blob.Id, v, segments));
+                }
+                else if (kind < 52)
+                {
+                    // Truncate (shrink or grow), at page boundaries and between them.
+                    var size = blob.Summary.Size;
+                    var to = rng.Next(3) switch
+                    {
+                        0 => 0,
+                        1 => rng.NextInt64(0, size + 1) / PageSize * PageSize,
+                        _ => rng.NextInt64(0, size + (2 * PageSize)),
+                    };
+                    var v = await blob.TruncateAsync(to);
+                    ops.Add(new ResizeOp(blob.Id, v, to, []));
+                }
+                else if (kind < 56)
+                {
+                    // Replace the whole content.
+                    var data = RandomBytes(rng, rng.Next(0, 5 * PageSize));
+                    var v = await blob.ReplaceAsync(data);
+                    ops.Add(new ResizeOp(blob.Id, v, data.Length, data.Length == 0 ? [] : [(0, data)]));
+                }
+                else if (kind < 58)
+                {
+                    // Resize and write some ranges inside the new size, as one version.
+                    var to = rng.NextInt64(1, blob.Summary.Size + (3 * PageSize));
+                    var segments = RandomSegments(rng, to).Where(x => x.Offset + x.Data.Length <= to).ToArray();
+                    var v = await blob.ResizeAsync(to, segments.Select(x => new BlobSegment(x.Offset, x.Data)).ToArray());
+                    ops.Add(new ResizeOp(blob.Id, v, to, segments));
                 }
                 else if (kind < 90)
                 {
@@ -275,6 +306,15 @@ public sealed class ConcurrentOracleTests(ClusterFixture fixture)
                 }
 
                 return next;
+            case ResizeOp r:
+                var resized = new byte[r.Size];
+                current.AsSpan(0, (int)Math.Min(current.Length, r.Size)).CopyTo(resized);
+                foreach (var (offset, data) in r.Segments)
+                {
+                    data.CopyTo(resized, offset);
+                }
+
+                return resized;
             default:
                 throw new InvalidOperationException(op.ToString());
         }

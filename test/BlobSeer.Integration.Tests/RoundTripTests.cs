@@ -45,6 +45,28 @@ public sealed class RoundTripTests(SharedCluster cluster) : IDisposable
     }
 
     [Fact(Timeout = 120_000)]
+    public async Task Truncate_and_replace_make_versions_of_the_new_size()
+    {
+        var name = Unique("resize");
+        (await Run("blob", "create", "--name", name, "--page-size", "4KiB")).ShouldSucceed();
+        var data = BlobModel.RandomBytes(20_000, seed: 30);
+        (await Run("blob", "write", name, "--file", InputFile(data))).Number().ShouldBe(1UL);
+        (await Run("blob", "truncate", name, "--size", "5000")).Number().ShouldBe(2UL);
+        (await Run("blob", "read", name)).ShouldSucceed().Stdout.ShouldBe(data[..5000]);
+        (await Run("blob", "truncate", name, "--size", "8KiB")).Number().ShouldBe(3UL);
+        (await Run("blob", "read", name)).ShouldSucceed().Stdout.ShouldBe([.. data[..5000], .. new byte[8192 - 5000]]);
+
+        var small = BlobModel.RandomBytes(700, seed: 31);
+        (await RunWithStdin(small, "blob", "replace", name)).Number().ShouldBe(4UL);
+        (await Run("blob", "read", name)).ShouldSucceed().Stdout.ShouldBe(small);
+        (await Run("blob", "read", name, "--version", "1")).ShouldSucceed().Stdout.ShouldBe(data);
+
+        var bad = await Run("blob", "truncate", name, "--size", "-1");
+        bad.ExitCode.ShouldNotBe(0);
+        (await Run("blob", "truncate", name)).ExitCode.ShouldNotBe(0, "--size is required");
+    }
+
+    [Fact(Timeout = 120_000)]
     public async Task Unaligned_writes_stdin_appends_ranged_reads_and_clones_read_back_as_written()
     {
         var name = Unique("unaligned");

@@ -8,13 +8,15 @@ internal static partial class BlobCommand
     public static Command Create(Option<string?> cluster)
     {
         var command = new Verb("blob",
-            "Creates, writes, appends, reads, clones and describes blobs. BLOB is an id (all digits) or a name.",
+            "Creates, writes, appends, truncates, replaces, reads, clones and describes blobs. BLOB is an id (all digits) or a name.",
             "blobseer blob create --name images/base",
             "blobseer blob write images/base --file base.raw",
             "blobseer blob read images/base --version 1 --out copy.raw");
         command.Subcommands.Add(CreateBlob(cluster));
         command.Subcommands.Add(Write(cluster));
         command.Subcommands.Add(Append(cluster));
+        command.Subcommands.Add(Truncate(cluster));
+        command.Subcommands.Add(Replace(cluster));
         command.Subcommands.Add(Read(cluster));
         command.Subcommands.Add(Clone(cluster));
         command.Subcommands.Add(Info(cluster));

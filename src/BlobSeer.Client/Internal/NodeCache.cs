@@ -34,7 +34,9 @@ internal sealed class NodeCache(Cluster cluster, int capacity) : INodeBatchSourc
 
     /// <summary>
     /// The page a leaf describes, following the aliases that no-op versions store; null means the
-    /// page reads as zeros. Aliases point strictly back in time, so the chain ends.
+    /// page reads as zeros. Aliases point strictly back in time, so the chain ends. The length is
+    /// how many bytes of the page count (the rest reads as zeros): the shortest alias length on the
+    /// chain (a resize cut through the page), or <see cref="int.MaxValue"/>.
     /// </summary>
     /// <param name="leaf">The leaf.</param>
     /// <param name="cancellationToken">Cancels the lookups.</param>
@@ -42,9 +44,10 @@ internal sealed class NodeCache(Cluster cluster, int capacity) : INodeBatchSourc
     /// Ask the ring again instead of the cache: a leaf's providers change when re-replication moves
     /// its page (the page itself never does).
     /// </param>
-    public async ValueTask<PageDescriptor?> ResolveLeafAsync(CoreNodeKey leaf, CancellationToken cancellationToken, bool fresh = false)
+    public async ValueTask<(PageDescriptor? Page, int Length)> ResolveLeafAsync(CoreNodeKey leaf, CancellationToken cancellationToken, bool fresh = false)
     {
         var key = leaf;
+        var length = int.MaxValue;
         for (var hops = 0; hops < 1_000_000; hops++)
         {
             if (fresh)
@@ -55,19 +58,24 @@ internal sealed class NodeCache(Cluster cluster, int capacity) : INodeBatchSourc
             var node = await GetAsync(key, cancellationToken).ConfigureAwait(false);
             if (node.Page is not null)
             {
-                return node.Page;
+                return (node.Page, length);
             }
 
             if (node.Alias is null)
             {
-                return null;
+                return (null, 0);
+            }
+
+            if (node.HasAliasLength)
+            {
+                length = (int)Math.Min(length, node.AliasLength);
             }
 
             key = node.Alias.ToCore();
         }
 
         Throw.Error(ErrorCode.DataLoss, $"corrupt metadata: the alias chain from leaf {leaf} does not end");
-        return null;
+        return (null, 0);
     }
 
     public async ValueTask<(CoreNodeKey? Left, CoreNodeKey? Right)> GetChildrenAsync(CoreNodeKey key, CancellationToken cancellationToken)

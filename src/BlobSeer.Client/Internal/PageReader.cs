@@ -130,7 +130,7 @@ internal static class PageReader
     /// </summary>
     public static async ValueTask ReadLeafAsync(Cluster cluster, CoreNodeKey leaf, int offsetInPage, Memory<byte> destination, CancellationToken ct)
     {
-        var descriptor = await cluster.Nodes.ResolveLeafAsync(leaf, ct).ConfigureAwait(false);
+        var (descriptor, visible) = await cluster.Nodes.ResolveLeafAsync(leaf, ct).ConfigureAwait(false);
         if (descriptor is null)
         {
             destination.Span.Clear();
@@ -139,17 +139,45 @@ internal static class PageReader
 
         try
         {
-            await ReadAsync(cluster, descriptor, offsetInPage, destination, ct).ConfigureAwait(false);
+            await ReadVisibleAsync(cluster, descriptor, visible, offsetInPage, destination, ct).ConfigureAwait(false);
         }
         catch (BlobSeerException e) when (e.Code is ErrorCode.Unavailable or ErrorCode.DataLoss or ErrorCode.NotFound)
         {
-            var current = await cluster.Nodes.ResolveLeafAsync(leaf, ct, fresh: true).ConfigureAwait(false);
+            var (current, _) = await cluster.Nodes.ResolveLeafAsync(leaf, ct, fresh: true).ConfigureAwait(false);
             if (current is null || current.Providers.SequenceEqual(descriptor.Providers))
             {
                 throw;
             }
 
-            await ReadAsync(cluster, current, offsetInPage, destination, ct).ConfigureAwait(false);
+            await ReadVisibleAsync(cluster, current, visible, offsetInPage, destination, ct).ConfigureAwait(false);
+        }
+    }
+
+    // A page a resize cut through counts only up to `visible`: it is read whole, so that its
+    // checksum is still checked end to end, and the bytes past the cut read as zeros.
+    private static async ValueTask ReadVisibleAsync(Cluster cluster, PageDescriptor page, int visible, int offsetInPage, Memory<byte> destination, CancellationToken ct)
+    {
+        if (visible >= page.Length)
+        {
+            await ReadAsync(cluster, page, offsetInPage, destination, ct).ConfigureAwait(false);
+            return;
+        }
+
+        var whole = System.Buffers.ArrayPool<byte>.Shared.Rent((int)page.Length);
+        try
+        {
+            await ReadAsync(cluster, page, 0, whole.AsMemory(0, (int)page.Length), ct).ConfigureAwait(false);
+            var n = Math.Clamp(visible - offsetInPage, 0, destination.Length);
+            if (n > 0)
+            {
+                whole.AsSpan(offsetInPage, n).CopyTo(destination.Span);
+            }
+
+            destination.Span[n..].Clear();
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(whole);
         }
     }
 }

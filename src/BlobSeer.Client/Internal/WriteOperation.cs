@@ -45,7 +45,7 @@ internal sealed class WriteOperation
         _size = (long)assignment.Size;
         _pages = PageRangeSet.FromByteRanges(_ranges, _geometry);
         _inFlight = assignment.InFlight
-            .Select(w => new InFlightWrite(w.Version, (long)w.Size, PageRangeSet.FromByteRanges(w.Ranges.Select(r => r.ToCore()), _geometry)))
+            .Select(w => new InFlightWrite(w.Version, (long)w.Size, PageRangeSet.FromByteRanges(w.Ranges.Select(r => r.ToCore()), _geometry), w.Resizes))
             .ToList();
     }
 
@@ -64,7 +64,11 @@ internal sealed class WriteOperation
         using var work = CancellationTokenSource.CreateLinkedTokenSource(ct, lease.Expired);
         try
         {
-            await op.StorePagesAsync(source(op._ranges[0].Offset), work.Token).ConfigureAwait(false);
+            if (op._ranges.Length > 0)
+            {
+                await op.StorePagesAsync(source(op._ranges[0].Offset), work.Token).ConfigureAwait(false);
+            }
+
             await op.StoreTreeAsync(noop: false, work.Token).ConfigureAwait(false);
         }
         catch (Exception failure)
@@ -345,7 +349,7 @@ internal sealed class WriteOperation
     {
         for (var i = _inFlight.Count - 1; i >= 0; i--)
         {
-            if (_inFlight[i].Pages.Contains(page))
+            if (_inFlight[i].Touches(new PageSpan(page, 1), _geometry))
             {
                 return await WaitPublishedAsync(_inFlight[i].Version, ct).ConfigureAwait(false);
             }
@@ -400,29 +404,10 @@ internal sealed class WriteOperation
     private async Task StoreTreeAsync(bool noop, CancellationToken ct)
     {
         var root = _assignment.PublishedRoot.ToCoreOrNull();
-        var nodes = await TreeWriter.BuildAsync(_blob, _assignment.Version, _geometry, _size, _pages, _inFlight, root, _cluster.Nodes, ct, noop).ConfigureAwait(false);
+        var nodes = await TreeWriter.BuildAsync(_blob, _assignment.Version, _geometry, _size, _pages, _inFlight, root, _cluster.Nodes, ct, noop,
+            _assignment.Resizes).ConfigureAwait(false);
         _treeStarted |= !noop;
-        var wire = new List<TreeNode>(nodes.Count);
-        foreach (var n in nodes)
-        {
-            var node = new TreeNode { Key = n.Key.ToWire() };
-            if (n.IsNoopLeaf)
-            {
-                node.Alias = n.Alias.ToWire();
-            }
-            else if (n.IsLeaf)
-            {
-                node.Page = _stored[n.Key.First];
-            }
-            else
-            {
-                node.Left = n.Left.ToWire();
-                node.Right = n.Right.ToWire();
-            }
-
-            wire.Add(node);
-        }
-
+        var wire = nodes.Select(n => n.ToWire(n.IsLeaf && !n.IsNoopLeaf ? _stored[n.Key.First] : null)).ToList();
         await _cluster.Nodes.PutAsync(wire, (int)Math.Max(1, _assignment.Replication), ct).ConfigureAwait(false);
     }
 

@@ -56,9 +56,13 @@ public readonly record struct PageSpan(long First, long Count)
 /// <param name="Key">The node's key (always of the version being written).</param>
 /// <param name="Left">Left child for inner nodes; null is a hole.</param>
 /// <param name="Right">Right child for inner nodes; null is a hole.</param>
-/// <param name="IsNoopLeaf">A leaf of a version completed as a no-op: it stores no page but aliases <paramref name="Alias"/>.</param>
+/// <param name="IsNoopLeaf">
+/// A leaf that stores no page but aliases <paramref name="Alias"/>: every leaf of a version completed
+/// as a no-op, and the page a resize cuts through when the version does not write it.
+/// </param>
 /// <param name="Alias">For a no-op leaf, the leaf the page had before this version; null means zeros.</param>
-public readonly record struct NewNode(NodeKey Key, NodeKey? Left, NodeKey? Right, bool IsNoopLeaf = false, NodeKey? Alias = null)
+/// <param name="AliasLength">Only this many bytes of the aliased page count (the page a resize cuts through); null: all.</param>
+public readonly record struct NewNode(NodeKey Key, NodeKey? Left, NodeKey? Right, bool IsNoopLeaf = false, NodeKey? Alias = null, int? AliasLength = null)
 {
     /// <summary>True for a leaf: unless <see cref="IsNoopLeaf"/>, the caller attaches the page it stored for <c>Key.First</c>.</summary>
     public bool IsLeaf => Key.IsLeaf;

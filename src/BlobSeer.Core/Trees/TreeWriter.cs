@@ -4,7 +4,15 @@ namespace BlobSeer.Core.Trees;
 /// <param name="Version">The in-flight version.</param>
 /// <param name="Size">Blob size at that version.</param>
 /// <param name="Pages">Pages it writes.</param>
-public sealed record InFlightWrite(ulong Version, long Size, PageRangeSet Pages);
+/// <param name="Resizes">It sets the size: nothing before it survives at or past <paramref name="Size"/>.</param>
+public sealed record InFlightWrite(ulong Version, long Size, PageRangeSet Pages, bool Resizes = false)
+{
+    /// <summary>The cut a resize makes, or null.</summary>
+    public SizeCut? Cut(PageGeometry geometry) => Resizes ? new SizeCut(Size, geometry) : null;
+
+    /// <summary>True when this version has a node for the span, or a hole it made there: it writes or cuts a page of it.</summary>
+    public bool Touches(PageSpan span, PageGeometry geometry) => Pages.Intersects(span) || (Resizes && new SizeCut(Size, geometry).Touches(span));
+}
 
 /// <summary>
 /// Builds the new nodes of one version's segment tree (shadowing). Only nodes that intersect
@@ -17,6 +25,12 @@ public sealed record InFlightWrite(ulong Version, long Size, PageRangeSet Pages)
 /// <item>otherwise from the latest published tree, found by descending it.</item>
 /// </list>
 /// Storage per version is O(|pages| + log n) nodes.
+/// <para>
+/// A version that sets the size (<see cref="SizeCut"/>) also has new nodes along the cut, and
+/// holes past it; every span a version touches (writes or cuts a page of) that is not wholly past
+/// its cut has a node in its tree, possibly one whose children are both holes, so that later
+/// writers can name it by key without seeing it.
+/// </para>
 /// </summary>
 public sealed class TreeWriter
 {
@@ -29,6 +43,7 @@ public sealed class TreeWriter
     private readonly PageGeometry _geometry;
     private readonly List<NewNode> _nodes = [];
     private bool _noop;
+    private SizeCut? _cut;
 
     private TreeWriter(ulong blob, ulong version, PageGeometry geometry, PageRangeSet pages,
         IReadOnlyList<InFlightWrite> inFlight, NodeKey? publishedRoot, INodeSource source)
@@ -50,7 +65,7 @@ public sealed class TreeWriter
     /// <param name="version">Version being written.</param>
     /// <param name="geometry">Page geometry of the blob.</param>
     /// <param name="size">Blob size at <paramref name="version"/>.</param>
-    /// <param name="pages">Pages the version writes (non-empty, inside the size).</param>
+    /// <param name="pages">Pages the version writes (inside the size; non-empty unless the version resizes).</param>
     /// <param name="inFlight">Versions between the published one and this one, oldest first.</param>
     /// <param name="publishedRoot">Root of the latest published version when this one was assigned; null if empty.</param>
     /// <param name="source">Reads published inner nodes.</param>
@@ -58,25 +73,36 @@ public sealed class TreeWriter
     /// <param name="noop">
     /// Build the tree of a version completed as a no-op (its writer gave up): the same node keys —
     /// later versions may already point at them — but every leaf aliases the leaf its page had
-    /// before, so the version reads exactly like the previous one.
+    /// before, so the version reads exactly like the previous one (cut at its size when it resizes).
     /// </param>
+    /// <param name="resizes">The version sets the size to <paramref name="size"/> (<see cref="SizeCut"/>).</param>
+    /// <returns>The nodes; none when the version resizes the blob to 0 (its root is null).</returns>
     public static async ValueTask<IReadOnlyList<NewNode>> BuildAsync(ulong blob, ulong version, PageGeometry geometry,
         long size, PageRangeSet pages, IReadOnlyList<InFlightWrite> inFlight, NodeKey? publishedRoot, INodeSource source,
-        CancellationToken cancellationToken, bool noop = false)
+        CancellationToken cancellationToken, bool noop = false, bool resizes = false)
     {
-        if (pages.RangeCount == 0)
+        if (pages.RangeCount == 0 && !resizes)
         {
             Throw.InvalidArgument($"blob {blob} version {version}: a write must touch at least one page");
         }
 
-        var span = geometry.TreeSpan(size);
-        if (pages[pages.RangeCount - 1].End > span)
+        if (pages.RangeCount > 0 && pages[pages.RangeCount - 1].End > geometry.PageCount(size))
         {
             Throw.InvalidArgument($"blob {blob} version {version}: pages written past the size {size}");
         }
 
-        var writer = new TreeWriter(blob, version, geometry, pages, inFlight, publishedRoot, source) { _noop = noop };
-        var root = await writer.NewNodeAsync(new PageSpan(0, span), cancellationToken).ConfigureAwait(false);
+        if (size == 0)
+        {
+            return [];
+        }
+
+        var span = geometry.TreeSpan(size);
+        var writer = new TreeWriter(blob, version, geometry, pages, inFlight, publishedRoot, source)
+        {
+            _noop = noop,
+            _cut = resizes ? new SizeCut(size, geometry) : null,
+        };
+        var root = await writer.NewNodeAsync(new PageSpan(0, span), cancellationToken, isRoot: true).ConfigureAwait(false);
         if (root is null)
         {
             Throw.Internal($"blob {blob} version {version}: the tree root was not created");
@@ -87,7 +113,12 @@ public sealed class TreeWriter
 
     private async ValueTask<NodeKey?> ResolveAsync(PageSpan span, CancellationToken ct)
     {
-        if (_pages.Intersects(span))
+        if (_cut is { } cut && cut.Clears(span))
+        {
+            return null;
+        }
+
+        if (Touches(span))
         {
             return await NewNodeAsync(span, ct).ConfigureAwait(false);
         }
@@ -95,13 +126,22 @@ public sealed class TreeWriter
         return await ResolvePriorAsync(span, ct).ConfigureAwait(false);
     }
 
+    // This version writes or cuts a page of the span: it has a node there.
+    private bool Touches(PageSpan span) => _pages.Intersects(span) || (_cut is { } cut && cut.Touches(span));
+
     // What the span holds in the versions before this one.
     private async ValueTask<NodeKey?> ResolvePriorAsync(PageSpan span, CancellationToken ct)
     {
         for (var i = _inFlight.Count - 1; i >= 0; i--)
         {
             var w = _inFlight[i];
-            if (!w.Pages.Intersects(span))
+            if (w.Cut(_geometry) is { } cut && cut.Clears(span))
+            {
+                // Past w's size: nothing before w survives there.
+                return null;
+            }
+
+            if (!w.Touches(span, _geometry))
             {
                 continue;
             }
@@ -122,21 +162,24 @@ public sealed class TreeWriter
             : await NewNodeAsync(span, ct).ConfigureAwait(false);
     }
 
-    private async ValueTask<NodeKey?> NewNodeAsync(PageSpan span, CancellationToken ct)
+    private async ValueTask<NodeKey?> NewNodeAsync(PageSpan span, CancellationToken ct, bool isRoot = false)
     {
         var key = new NodeKey(_blob, _version, span.First, span.Count);
         if (span.Count == 1)
         {
-            _nodes.Add(_noop
-                ? new NewNode(key, null, null, IsNoopLeaf: true, Alias: await ResolvePriorAsync(span, ct).ConfigureAwait(false))
-                : new NewNode(key, null, null));
+            var written = _pages.Contains(span.First);
+            var length = _cut is { Boundary: { } b } cut && b == span.First ? cut.BoundaryLength : (int?)null;
+            _nodes.Add(written && !_noop
+                ? new NewNode(key, null, null)
+                : new NewNode(key, null, null, IsNoopLeaf: true, Alias: await ResolvePriorAsync(span, ct).ConfigureAwait(false), AliasLength: length));
             return key;
         }
 
         var left = await ResolveAsync(span.Left, ct).ConfigureAwait(false);
         var right = await ResolveAsync(span.Right, ct).ConfigureAwait(false);
-        if (left is null && right is null)
+        if (left is null && right is null && !Touches(span) && !isRoot)
         {
+            // Only a span wider than an older tree gets here (growth): nobody names it by key.
             return null;
         }
 

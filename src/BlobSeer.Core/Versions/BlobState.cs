@@ -35,8 +35,17 @@ public sealed class VersionRecord
     /// <summary>The latest published version when this one was assigned: the tree its writer built against.</summary>
     public ulong PublishedAtAssign { get; init; }
 
+    /// <summary>
+    /// True when the version sets the size (a truncate, a grow, a whole-object replace): nothing of
+    /// the versions before it survives at or past <see cref="Size"/>.
+    /// </summary>
+    public bool Resizes { get; init; }
+
     /// <summary>Pages this version writes, derived from <see cref="Ranges"/> on demand.</summary>
     public PageRangeSet Pages(PageGeometry geometry) => PageRangeSet.FromByteRanges(Ranges, geometry);
+
+    /// <summary>This version as a later writer's tree sees it while it is in flight.</summary>
+    public InFlightWrite AsInFlight(PageGeometry geometry) => new(Version, Size, Pages(geometry), Resizes);
 }
 
 /// <summary>What the version manager answers to a writer that asks for a version.</summary>
@@ -49,7 +58,8 @@ public sealed record Assignment(ulong Version, VersionRecord Record, VersionReco
 /// <summary>
 /// The version rules of one blob (pure state; the version manager adds locking, persistence and
 /// waiting). Writers get versions in order; a version is published once it and every version
-/// before it completed; readers only see published versions. Sizes never shrink.
+/// before it completed; readers only see published versions. Sizes only change by writes and
+/// appends past the end (growing) and by resizes (either way).
 /// </summary>
 public sealed class BlobState
 {
@@ -140,6 +150,42 @@ public sealed class BlobState
         return Assign(sorted, size, nowUnixMs);
     }
 
+    /// <summary>
+    /// Assigns the next version to a resize: the blob's size becomes <paramref name="size"/>
+    /// (shrinking it, or growing it with zeros), and the <paramref name="ranges"/> (possibly none;
+    /// disjoint, all inside the new size) are written in the same version — a truncate, or a whole
+    /// object replaced when the ranges cover <c>[0, size)</c>.
+    /// </summary>
+    public Assignment AssignResize(IReadOnlyList<ByteRange> ranges, long size, long nowUnixMs)
+    {
+        if (size < 0 || size > PageGeometry.MaxBlobSize)
+        {
+            Throw.InvalidArgument($"blob {Id}: size {size} is outside [0, {PageGeometry.MaxBlobSize}]");
+        }
+
+        var sorted = ranges.ToArray();
+        foreach (var r in sorted)
+        {
+            r.Validate();
+        }
+
+        Array.Sort(sorted, (a, b) => a.Offset.CompareTo(b.Offset));
+        for (var i = 1; i < sorted.Length; i++)
+        {
+            if (sorted[i].Offset < sorted[i - 1].End)
+            {
+                Throw.InvalidArgument($"blob {Id}: ranges {sorted[i - 1]} and {sorted[i]} of one write overlap");
+            }
+        }
+
+        if (sorted.Length > 0 && sorted[^1].End > size)
+        {
+            Throw.InvalidArgument($"blob {Id}: range {sorted[^1]} ends past the size {size} the same version sets");
+        }
+
+        return Assign(sorted, size, nowUnixMs, resizes: true);
+    }
+
     /// <summary>Assigns the next version to an append: placed at the end of the previous version (in flight or not).</summary>
     public Assignment AssignAppend(long length, long nowUnixMs)
     {
@@ -148,7 +194,7 @@ public sealed class BlobState
         return Assign([range], range.End, nowUnixMs);
     }
 
-    private Assignment Assign(ByteRange[] ranges, long size, long nowUnixMs)
+    private Assignment Assign(ByteRange[] ranges, long size, long nowUnixMs, bool resizes = false)
     {
         var version = (ulong)_versions.Count;
         var record = new VersionRecord
@@ -156,9 +202,10 @@ public sealed class BlobState
             Version = version,
             Size = size,
             Ranges = ranges,
-            Root = new NodeKey(Id, version, 0, Geometry.TreeSpan(size)),
+            Root = RootOf(version, size),
             CreatedUnixMs = nowUnixMs,
             PublishedAtAssign = PublishedVersion,
+            Resizes = resizes,
         };
         _versions.Add(record);
         var inFlight = new List<VersionRecord>();
@@ -175,7 +222,7 @@ public sealed class BlobState
     /// <paramref name="publishedAtAssign"/> is null in logs older than writer leases: the version
     /// published at this point of the replay is taken instead.
     /// </summary>
-    public void Restore(ulong version, long size, IReadOnlyList<ByteRange> ranges, long createdUnixMs, ulong? publishedAtAssign = null)
+    public void Restore(ulong version, long size, IReadOnlyList<ByteRange> ranges, long createdUnixMs, ulong? publishedAtAssign = null, bool resizes = false)
     {
         if (version != (ulong)_versions.Count)
         {
@@ -187,11 +234,15 @@ public sealed class BlobState
             Version = version,
             Size = size,
             Ranges = ranges,
-            Root = new NodeKey(Id, version, 0, Geometry.TreeSpan(size)),
+            Root = RootOf(version, size),
             CreatedUnixMs = createdUnixMs,
             PublishedAtAssign = Math.Min(publishedAtAssign ?? PublishedVersion, version - 1),
+            Resizes = resizes,
         });
     }
+
+    // A version's tree root; none for an empty version (only a resize to 0 makes one).
+    private NodeKey? RootOf(ulong version, long size) => size == 0 ? null : new NodeKey(Id, version, 0, Geometry.TreeSpan(size));
 
     /// <summary>
     /// Marks an in-flight version expired (its writer's lease ran out); false when it is complete

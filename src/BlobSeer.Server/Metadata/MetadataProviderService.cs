@@ -192,6 +192,11 @@ public sealed class MetadataProviderService : IMetadataProviderService, IDisposa
                 Throw.InvalidArgument($"leaf {key} must name a 16-byte page id and at least one provider");
             }
 
+            if (node.HasAliasLength && node.Alias is null)
+            {
+                Throw.InvalidArgument($"leaf {key} has an alias length but no alias");
+            }
+
             if (node.Alias is not null)
             {
                 var alias = node.Alias.ToCore();
@@ -203,9 +208,10 @@ public sealed class MetadataProviderService : IMetadataProviderService, IDisposa
         }
         else
         {
-            if (node.Page is not null || node.Alias is not null || (node.Left is null && node.Right is null))
+            // Both children may be holes: a resize's node along its cut (TreeWriter) has one even then.
+            if (node.Page is not null || node.Alias is not null || node.HasAliasLength)
             {
-                Throw.InvalidArgument($"inner node {key} must have a child and no page");
+                Throw.InvalidArgument($"inner node {key} must have no page and no alias");
             }
 
             CheckChild(key, node.Left, key.Span.Left);

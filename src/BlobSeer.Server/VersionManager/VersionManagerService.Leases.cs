@@ -202,7 +202,7 @@ public sealed partial class VersionManagerService
             geometry = state.Geometry;
             replication = state.Replication;
             publishedRoot = state.Get(record.PublishedAtAssign).Root;
-            inFlight = state.InFlightBefore(version).Select(w => new InFlightWrite(w.Version, w.Size, w.Pages(geometry))).ToList();
+            inFlight = state.InFlightBefore(version).Select(w => w.AsInFlight(geometry)).ToList();
         }
 
         var ring = Ring();
@@ -225,27 +225,8 @@ public sealed partial class VersionManagerService
         // leaf: only the no-op path, which must reach every member holding a leaf, ends that.
         var whole = found.Count == pages.PageCount && found.Values.All(n => n.Page is not null);
         var nodes = await TreeWriter.BuildAsync(blob, version, geometry, record.Size, pages, inFlight, publishedRoot,
-            new RingNodeSource(ring), cancellationToken, noop: !whole).ConfigureAwait(false);
-        var wire = new List<TreeNode>(nodes.Count);
-        foreach (var n in nodes)
-        {
-            var node = new TreeNode { Key = n.Key.ToWire() };
-            if (n.IsLeaf && whole)
-            {
-                node = found[n.Key.First];
-            }
-            else if (n.IsNoopLeaf)
-            {
-                node.Alias = n.Alias.ToWire();
-            }
-            else
-            {
-                node.Left = n.Left.ToWire();
-                node.Right = n.Right.ToWire();
-            }
-
-            wire.Add(node);
-        }
+            new RingNodeSource(ring), cancellationToken, noop: !whole, resizes: record.Resizes).ConfigureAwait(false);
+        var wire = nodes.Select(n => n.IsLeaf && !n.IsNoopLeaf ? found[n.Key.First] : n.ToWire(null)).ToList();
 
         if (whole)
         {

@@ -20,6 +20,16 @@ public sealed partial class VersionManagerService
             Throw.InvalidArgument($"blob {request.Blob}: a request is either a write (ranges) or an append (length), not both");
         }
 
+        if (request.HasSize && request.AppendLength != 0)
+        {
+            Throw.InvalidArgument($"blob {request.Blob}: an append cannot set the size; a resize is a write (ranges, possibly none) with a size");
+        }
+
+        if (request.HasSize && request.Size > (ulong)PageGeometry.MaxBlobSize)
+        {
+            Throw.InvalidArgument($"blob {request.Blob}: size {request.Size} is past the {PageGeometry.MaxBlobSize}-byte limit");
+        }
+
         if (request.Ranges.Count > 100_000)
         {
             Throw.InvalidArgument($"blob {request.Blob}: {request.Ranges.Count} ranges in one write is more than 100000");
@@ -41,6 +51,10 @@ public sealed partial class VersionManagerService
 
                 a = state.AssignAppend((long)request.AppendLength, now);
             }
+            else if (request.HasSize)
+            {
+                a = state.AssignResize(request.Ranges.Select(r => r.ToCore()).ToArray(), (long)request.Size, now);
+            }
             else
             {
                 a = state.AssignWrite(request.Ranges.Select(r => r.ToCore()).ToArray(), now);
@@ -53,6 +67,7 @@ public sealed partial class VersionManagerService
                 Size = (ulong)a.Record.Size,
                 CreatedUnixMs = now,
                 PublishedVersion = a.Published.Version,
+                Resizes = a.Record.Resizes,
             };
             assigned.Ranges.AddRange(a.Record.Ranges.Select(r => r.ToWire()));
             seq = _log.Write(new VersionManagerRecord { Assigned = assigned }.ToByteArray());
@@ -79,11 +94,12 @@ public sealed partial class VersionManagerService
             PublishedRoot = a.Published.Root.ToWire(),
             PageSize = (uint)state.Geometry.PageSize,
             Replication = (uint)state.Replication,
+            Resizes = a.Record.Resizes,
         };
         response.Ranges.AddRange(a.Record.Ranges.Select(r => r.ToWire()));
         foreach (var w in a.InFlight)
         {
-            var f = new InFlightVersion { Version = w.Version, Size = (ulong)w.Size };
+            var f = new InFlightVersion { Version = w.Version, Size = (ulong)w.Size, Resizes = w.Resizes };
             f.Ranges.AddRange(w.Ranges.Select(r => r.ToWire()));
             response.InFlight.Add(f);
         }
@@ -217,7 +233,7 @@ public sealed partial class VersionManagerService
                 var a = record.Assigned;
                 var state = Find(a.Blob).State;
                 state.Restore(a.Version, (long)a.Size, a.Ranges.Select(r => r.ToCore()).ToArray(), a.CreatedUnixMs,
-                    a.HasPublishedVersion ? a.PublishedVersion : null);
+                    a.HasPublishedVersion ? a.PublishedVersion : null, a.Resizes);
                 break;
             case VersionManagerRecord.KindOneofCase.Expired:
                 Find(record.Expired.Blob).State.Expire(record.Expired.Version);

@@ -258,6 +258,7 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
             Published = s.IsPublished(r.Version),
             Noop = r.Noop,
             Expired = r.Expired,
+            Resizes = r.Resizes,
             CreatedUnixMs = r.CreatedUnixMs,
         };
         foreach (var range in r.Ranges)

@@ -159,21 +159,37 @@ public sealed class TreeOracleTests
         // Pages each version writes; the model applies them in version order, skipping no-ops.
         public List<PageRangeSet> Writes { get; } = [];
 
-        public Dictionary<long, (ulong, ulong)> Base { get; init; } = [];
+        public Dictionary<long, (ulong, ulong, int)> Base { get; init; } = [];
 
-        public Dictionary<long, (ulong, ulong)> ModelAt(ulong version)
+        // Page -> the version that wrote it and how many of its bytes count (a resize cut through it).
+        public Dictionary<long, (ulong, ulong, int)> ModelAt(ulong version)
         {
-            var model = new Dictionary<long, (ulong, ulong)>(Base);
+            var model = new Dictionary<long, (ulong, ulong, int)>(Base);
             for (ulong v = 1; v <= version; v++)
             {
-                if (State.Get(v).Noop)
+                var record = State.Get(v);
+                if (!record.Noop)
                 {
-                    continue;
+                    foreach (var p in Writes[(int)v].Pages())
+                    {
+                        model[p] = (State.Id, v, int.MaxValue);
+                    }
                 }
 
-                foreach (var p in Writes[(int)v].Pages())
+                if (record.Resizes)
                 {
-                    model[p] = (State.Id, v);
+                    var cut = new SizeCut(record.Size, Geometry);
+                    foreach (var p in model.Keys.Where(p => p >= cut.ClearedFrom).ToList())
+                    {
+                        model.Remove(p);
+                    }
+
+                    // A page the version writes itself is stored only up to the size already.
+                    var writesBoundary = !record.Noop && cut.Boundary is { } w && Writes[(int)v].Contains(w);
+                    if (cut.Boundary is { } b && !writesBoundary && model.TryGetValue(b, out var kept))
+                    {
+                        model[b] = kept with { Item3 = Math.Min(kept.Item3, cut.BoundaryLength) };
+                    }
                 }
             }
 
@@ -207,9 +223,29 @@ public sealed class TreeOracleTests
         {
             Assignment a;
             var size = b.State.Versions[^1].Size;
-            if (rng.Next(4) == 0)
+            var kind = rng.Next(12);
+            if (kind < 3)
             {
                 a = b.State.AssignAppend(rng.NextInt64(1, 9L * Geometry.PageSize), 0);
+            }
+            else if (kind < 5)
+            {
+                // A resize (truncate or grow), sometimes with writes inside the new size.
+                var newSize = rng.Next(8) == 0 ? 0 : rng.NextInt64(0, size + (4L * Geometry.PageSize));
+                if (rng.Next(2) == 0)
+                {
+                    // Page-aligned cuts have no boundary page: the nodes along them may hold only holes.
+                    newSize -= newSize % Geometry.PageSize;
+                }
+
+                var ranges = new List<ByteRange>();
+                if (newSize > 0 && rng.Next(2) == 0)
+                {
+                    var at = rng.NextInt64(0, newSize);
+                    ranges.Add(new ByteRange(at, rng.NextInt64(1, newSize - at + 1)));
+                }
+
+                a = b.State.AssignResize(ranges, newSize, 0);
             }
             else
             {
@@ -237,10 +273,18 @@ public sealed class TreeOracleTests
 
         public async Task WriteTreeAsync(SimBlob b, Assignment a, bool noop = false)
         {
-            var inFlight = a.InFlight.Select(r => new InFlightWrite(r.Version, r.Size, r.Pages(Geometry))).ToList();
+            var inFlight = a.InFlight.Select(r => r.AsInFlight(Geometry)).ToList();
             var nodes = await TreeWriter.BuildAsync(b.State.Id, a.Version, Geometry, a.Record.Size, a.Record.Pages(Geometry),
-                inFlight, a.Published.Root, store, CancellationToken.None, noop);
-            nodes[^1].Key.ShouldBe(a.Record.Root!.Value);
+                inFlight, a.Published.Root, store, CancellationToken.None, noop, a.Record.Resizes);
+            if (a.Record.Root is { } root)
+            {
+                nodes[^1].Key.ShouldBe(root);
+            }
+            else
+            {
+                nodes.ShouldBeEmpty();
+            }
+
             foreach (var n in nodes)
             {
                 store.Put(n);
@@ -255,9 +299,9 @@ public sealed class TreeOracleTests
             var pages = Geometry.PageCount(rec.Size);
             await TreeReader.CollectLeavesAsync(store, rec.Root, 0, pages, (page, leaf) =>
             {
-                var expected = model.TryGetValue(page, out var o) ? o : ((ulong, ulong)?)null;
-                var resolved = store.Resolve(leaf);
-                var actual = resolved is { } l ? (l.Blob, l.Version) : ((ulong, ulong)?)null;
+                var expected = model.TryGetValue(page, out var o) ? o : ((ulong, ulong, int)?)null;
+                var (resolved, length) = store.Resolve(leaf);
+                var actual = resolved is { } l ? (l.Blob, l.Version, length) : ((ulong, ulong, int)?)null;
                 actual.ShouldBe(expected, $"blob {b.State.Id} v{version} page {page}");
             }, CancellationToken.None);
             Verified++;
@@ -272,11 +316,14 @@ public sealed class TreeOracleTests
 
         public void Put(NewNode node) => _nodes.Add(node.Key, node);
 
-        // Follows no-op aliases to the leaf that really holds the page (null: zeros).
-        public NodeKey? Resolve(NodeKey? leaf)
+        // Follows no-op aliases to the leaf that really holds the page (null: zeros), with the
+        // shortest alias length on the way (int.MaxValue: the whole page).
+        public (NodeKey? Leaf, int Length) Resolve(NodeKey? leaf)
         {
+            var length = int.MaxValue;
             while (leaf is { } l && _nodes.TryGetValue(l, out var n) && n.IsNoopLeaf)
             {
+                length = Math.Min(length, n.AliasLength ?? int.MaxValue);
                 leaf = n.Alias;
             }
 
@@ -285,7 +332,7 @@ public sealed class TreeOracleTests
                 throw new InvalidOperationException($"leaf {k} was never stored");
             }
 
-            return leaf;
+            return (leaf, leaf is null ? int.MaxValue : length);
         }
 
         public ValueTask<(NodeKey? Left, NodeKey? Right)> GetChildrenAsync(NodeKey key, CancellationToken cancellationToken)
