@@ -40,7 +40,17 @@ public sealed partial class BlobSeerClient : IDisposable
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <exception cref="BlobSeerException">InvalidArgument for a value out of range (naming it), AlreadyExists for a taken name.</exception>
     /// <remarks>On the wire 0 and "" are proto3's "not given"; null maps to them, so 0 here is refused rather than silently defaulted.</remarks>
-    public async Task<Blob> CreateBlobAsync(string? name = null, int? pageSize = null, int? replication = null, CancellationToken cancellationToken = default)
+    public Task<Blob> CreateBlobAsync(string? name = null, int? pageSize = null, int? replication = null, CancellationToken cancellationToken = default) =>
+        CreateBlobAsync(name, pageSize, replication, null, cancellationToken);
+
+    /// <summary>Creates an empty blob (version 0, size 0) with a retention policy.</summary>
+    /// <param name="name">Unique name; null for an unnamed blob (reached by its id). Empty or blank is InvalidArgument.</param>
+    /// <param name="pageSize">Page size, a power of two from 4 KiB to 8 MiB; null for the cluster's default (256 KiB unless configured).</param>
+    /// <param name="replication">Replicas per page, 1 to 16 and at most the number of data providers; null for the cluster's default.</param>
+    /// <param name="retention">Which versions to keep; null for the cluster's default policy (which may be none: every version kept).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <exception cref="BlobSeerException">InvalidArgument for a value out of range (naming it), AlreadyExists for a taken name.</exception>
+    public async Task<Blob> CreateBlobAsync(string? name, int? pageSize, int? replication, Core.Versions.RetentionPolicy? retention, CancellationToken cancellationToken = default)
     {
         if (name is not null && string.IsNullOrWhiteSpace(name))
         {
@@ -57,8 +67,9 @@ public sealed partial class BlobSeerClient : IDisposable
             Throw.InvalidArgument($"replication {replication} is not between 1 and {BlobLimits.MaxReplication}");
         }
 
+        retention?.Validate();
         var info = await _cluster.VersionManager.CreateBlobAsync(
-            new CreateBlobRequest { Name = name ?? "", PageSize = (uint)(pageSize ?? 0), Replication = (uint)(replication ?? 0) },
+            new CreateBlobRequest { Name = name ?? "", PageSize = (uint)(pageSize ?? 0), Replication = (uint)(replication ?? 0), Retention = Protocol.RetentionConvert.ToWire(retention) },
             cancellationToken).ConfigureAwait(false);
         return new Blob(_cluster, info);
     }
@@ -120,9 +131,12 @@ public sealed partial class BlobSeerClient : IDisposable
 public sealed record BlobSummary(ulong Id, string? Name, int PageSize, int Replication, ulong LatestVersion, long Size,
     ulong? ParentBlob, ulong ParentVersion, DateTimeOffset Created)
 {
+    /// <summary>Which versions the version manager keeps; null: every version.</summary>
+    public Core.Versions.RetentionPolicy? Retention { get; init; }
+
     internal static BlobSummary From(BlobInfo i) => new(i.Id, string.IsNullOrEmpty(i.Name) ? null : i.Name, (int)i.PageSize,
         (int)i.Replication, i.LatestVersion, (long)i.LatestSize, i.ParentBlob == 0 ? null : i.ParentBlob, i.ParentVersion,
-        DateTimeOffset.FromUnixTimeMilliseconds(i.CreatedUnixMs));
+        DateTimeOffset.FromUnixTimeMilliseconds(i.CreatedUnixMs)) { Retention = Protocol.RetentionConvert.ToCore(i.Retention) };
 }
 
 /// <summary>One version of a blob.</summary>
@@ -137,7 +151,13 @@ public sealed record BlobSummary(ulong Id, string? Name, int PageSize, int Repli
 public sealed record BlobVersionInfo(ulong Version, long Size, bool Published, DateTimeOffset Created, IReadOnlyList<Core.ByteRange> Ranges, bool Noop = false,
     bool Expired = false, bool Resizes = false)
 {
+    /// <summary>The version's labels (a label names one version of its blob), in ordinal order.</summary>
+    public IReadOnlyList<string> Labels { get; init; } = [];
+
     internal static BlobVersionInfo From(VersionInfo v) => new(v.Version, (long)v.Size, v.Published,
         DateTimeOffset.FromUnixTimeMilliseconds(v.CreatedUnixMs), v.Ranges.Select(r => new Core.ByteRange((long)r.Offset, (long)r.Length)).ToArray(), v.Noop, v.Expired,
-        v.Resizes);
+        v.Resizes)
+    {
+        Labels = v.Labels.ToArray(),
+    };
 }

@@ -128,4 +128,11 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 5105, Level = LogLevel.Information, Message = "RPC server refused a connection from {Client}: {Limit} from it are open already")]
     public static partial void RpcConnectionRefused(ILogger logger, System.Net.IPAddress client, int limit);
+
+    // Version manager: lifecycle (retention).
+    [LoggerMessage(EventId = 2031, Level = LogLevel.Information, Message = "Blob {Blob}: retention deleted {Count} version(s), {First} to {Last}")]
+    public static partial void RetentionDeleted(ILogger logger, ulong blob, int count, ulong first, ulong last);
+
+    [LoggerMessage(EventId = 2032, Level = LogLevel.Warning, Message = "Retention pass failed, retrying at the next one: {Reason}")]
+    public static partial void RetentionPassFailed(ILogger logger, string reason);
 }

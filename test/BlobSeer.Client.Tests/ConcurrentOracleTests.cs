@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using BlobSeer.Core;
 
 namespace BlobSeer.Client.Tests;
 
@@ -40,7 +41,11 @@ public sealed class ConcurrentOracleTests(ClusterFixture fixture)
         var failures = 0;
         var clones = new ConcurrentBag<CloneOp>();
         var reads = new ConcurrentBag<(ulong Blob, ulong Version, long Offset, byte[] Data)>();
+        var deleted = new ConcurrentDictionary<(ulong Blob, ulong Version), bool>();
         using var stopReaders = new CancellationTokenSource();
+
+        // Deleting a version only ever makes it NotFound ("was deleted"); nothing else may change.
+        static bool WasDeleted(BlobSeerException e) => e.Code == ErrorCode.NotFound && e.Message.Contains("was deleted", StringComparison.Ordinal);
 
         async Task Worker(int id)
         {
@@ -102,9 +107,15 @@ public sealed class ConcurrentOracleTests(ClusterFixture fixture)
                 {
                     var latest = await blob.GetLatestVersionAsync();
                     var version = (ulong)rng.NextInt64(0, (long)latest + 1);
-                    var clone = await blob.CloneAsync(version);
-                    clones.Add(new CloneOp(clone.Id, blob.Id, version));
-                    blobs[clone.Id] = clone;
+                    try
+                    {
+                        var clone = await blob.CloneAsync(version);
+                        clones.Add(new CloneOp(clone.Id, blob.Id, version));
+                        blobs[clone.Id] = clone;
+                    }
+                    catch (BlobSeerException e) when (WasDeleted(e) && deleted.ContainsKey((blob.Id, version)))
+                    {
+                    }
                 }
             }
         }
@@ -126,12 +137,45 @@ public sealed class ConcurrentOracleTests(ClusterFixture fixture)
                 var offset = rng.NextInt64(0, summary.Size);
                 var length = (int)Math.Min(summary.Size - offset, rng.Next(1, 4 * PageSize));
                 var buffer = new byte[length];
-                await blob.ReadAsync(summary.LatestVersion, offset, buffer);
-                reads.Add((blob.Id, summary.LatestVersion, offset, buffer));
+                try
+                {
+                    await blob.ReadAsync(summary.LatestVersion, offset, buffer);
+                    reads.Add((blob.Id, summary.LatestVersion, offset, buffer));
+                }
+                catch (BlobSeerException e) when (WasDeleted(e))
+                {
+                    // No longer the latest, and deleted since the refresh.
+                }
             }
         }
 
-        var readers = Enumerable.Range(0, 4).Select(i => Task.Run(() => Reader(i))).ToArray();
+        // Deletes random acknowledged versions that are no longer the latest (never no-ops: the
+        // model learns those from the listing), while everything else runs.
+        async Task Deleter()
+        {
+            var rng = new Random(seed * 31);
+            while (!stopReaders.IsCancellationRequested)
+            {
+                await Task.Delay(rng.Next(1, 10));
+                var candidates = ops.ToArray();
+                if (candidates.Length == 0)
+                {
+                    continue;
+                }
+
+                var op = candidates[rng.Next(candidates.Length)];
+                var blob = blobs[op.Blob];
+                if (op.Version >= await blob.GetLatestVersionAsync() || deleted.ContainsKey((op.Blob, op.Version)))
+                {
+                    continue;
+                }
+
+                deleted[(op.Blob, op.Version)] = true;
+                await blob.DeleteVersionAsync(op.Version);
+            }
+        }
+
+        var readers = Enumerable.Range(0, 4).Select(i => Task.Run(() => Reader(i))).Append(Task.Run(Deleter)).ToArray();
         await Task.WhenAll(Enumerable.Range(0, workers).Select(i => Task.Run(() => Worker(i))));
         await stopReaders.CancelAsync();
         await Task.WhenAll(readers);
@@ -196,9 +240,24 @@ public sealed class ConcurrentOracleTests(ClusterFixture fixture)
         {
             var latest = await blob.GetLatestVersionAsync();
             latest.ShouldBe((ulong)(byBlob.GetValueOrDefault(blob.Id, []).Count + noops[blob.Id].Count), $"blob {blob.Id}: every acknowledged write is published");
+            var listed = new HashSet<ulong>();
+            await foreach (var v in blob.ListVersionsAsync())
+            {
+                listed.Add(v.Version);
+            }
+
             for (ulong v = 0; v <= latest; v++)
             {
                 var expected = Content(blob.Id, v);
+                if (deleted.ContainsKey((blob.Id, v)))
+                {
+                    listed.ShouldNotContain(v, $"blob {blob.Id} v{v} was deleted");
+                    var e = await Should.ThrowAsync<BlobSeerException>(() => blob.ReadAsync(v, 0, new byte[expected.Length]));
+                    WasDeleted(e).ShouldBeTrue(e.Message);
+                    continue;
+                }
+
+                listed.ShouldContain(v, $"blob {blob.Id} v{v} is retained");
                 (await blob.GetSizeAsync(v)).ShouldBe(expected.Length, $"blob {blob.Id} v{v} size");
                 var actual = new byte[expected.Length];
                 await blob.ReadAsync(v, 0, actual);
@@ -212,8 +271,9 @@ public sealed class ConcurrentOracleTests(ClusterFixture fixture)
             Content(blob, version).AsSpan((int)offset, data.Length).SequenceEqual(data).ShouldBeTrue($"concurrent read of blob {blob} v{version} at {offset}");
         }
 
-        verified.ShouldBeGreaterThan(workers * 8);
-        TestContext.Current.TestOutputHelper?.WriteLine($"{ops.Count} writes/appends, {failures} failed writes given up as no-ops, {clones.Count} clones, {verified} versions verified, {reads.Count} concurrent reads checked");
+        (verified + deleted.Count).ShouldBeGreaterThan(workers * 8);
+        deleted.Count.ShouldBeGreaterThan(0, "the deleter ran");
+        TestContext.Current.TestOutputHelper?.WriteLine($"{ops.Count} writes/appends, {failures} failed writes given up as no-ops, {clones.Count} clones, {verified} versions verified, {deleted.Count} deleted, {reads.Count} concurrent reads checked");
     }
 
     /// <summary>Serves its bytes, then fails as a dying source would.</summary>

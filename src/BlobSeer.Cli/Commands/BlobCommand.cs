@@ -8,7 +8,7 @@ internal static partial class BlobCommand
     public static Command Create(Option<string?> cluster)
     {
         var command = new Verb("blob",
-            "Creates, writes, appends, truncates, replaces, reads, clones and describes blobs. BLOB is an id (all digits) or a name.",
+            "Creates, writes, appends, truncates, replaces, reads, clones, describes, labels and deletes blobs and their versions, and sets their retention. BLOB is an id (all digits) or a name.",
             "blobseer blob create --name images/base",
             "blobseer blob write images/base --file base.raw",
             "blobseer blob read images/base --version 1 --out copy.raw");
@@ -22,6 +22,11 @@ internal static partial class BlobCommand
         command.Subcommands.Add(Info(cluster));
         command.Subcommands.Add(Versions(cluster));
         command.Subcommands.Add(List(cluster));
+        command.Subcommands.Add(Delete(cluster));
+        command.Subcommands.Add(DeleteVersions(cluster));
+        command.Subcommands.Add(Tag(cluster));
+        command.Subcommands.Add(Untag(cluster));
+        command.Subcommands.Add(Retention(cluster));
         return command;
     }
 

@@ -18,10 +18,14 @@ internal static class JsonOutput
 
     public static BlobJson From(BlobSummary b, VersionJson? version = null) => new(
         b.Id, b.Name, b.PageSize, b.Replication, b.LatestVersion, b.Size, b.ParentBlob, b.ParentBlob is null ? null : b.ParentVersion,
-        b.Created.ToUniversalTime(), version);
+        b.Created.ToUniversalTime(), From(b.Retention), version);
 
     public static VersionJson From(BlobVersionInfo v) => new(
-        v.Version, v.Size, v.Published, v.Created.ToUniversalTime(), v.Ranges.Select(r => new RangeJson(r.Offset, r.Length)).ToArray(), v.Noop, v.Expired);
+        v.Version, v.Size, v.Published, v.Created.ToUniversalTime(), v.Ranges.Select(r => new RangeJson(r.Offset, r.Length)).ToArray(), v.Noop, v.Expired,
+        v.Labels);
+
+    public static RetentionJson? From(BlobSeer.Core.Versions.RetentionPolicy? p) => p is null ? null : new(
+        p.KeepLast, p.KeepYoungerThan is { } age ? BlobSeer.Core.Versions.RetentionPolicy.FormatDuration(age) : null, p.KeepTagged);
 }
 
 /// <summary>A blob: <c>blob info</c>, one element of <c>blob list</c>.</summary>
@@ -35,10 +39,18 @@ internal sealed record BlobJson(
     ulong? ParentBlob,
     ulong? ParentVersion,
     DateTimeOffset Created,
+    RetentionJson? Retention,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] VersionJson? Version);
 
 /// <summary>A version: one element of <c>blob versions</c>, or <c>version</c> of <c>blob info --version</c>.</summary>
-internal sealed record VersionJson(ulong Version, long Size, bool Published, DateTimeOffset Created, IReadOnlyList<RangeJson> Ranges, bool Noop, bool Expired);
+internal sealed record VersionJson(ulong Version, long Size, bool Published, DateTimeOffset Created, IReadOnlyList<RangeJson> Ranges, bool Noop, bool Expired,
+    IReadOnlyList<string> Labels);
+
+/// <summary>A retention policy: <c>retention</c> of a blob; null fields are rules not given.</summary>
+internal sealed record RetentionJson(int? KeepLast, string? KeepYoungerThan, bool KeepTagged);
+
+/// <summary><c>blob retention --json</c>.</summary>
+internal sealed record BlobRetentionJson(ulong Id, string? Name, RetentionJson? Retention);
 
 /// <summary>A byte range a version wrote.</summary>
 internal sealed record RangeJson(long Offset, long Length);
@@ -58,6 +70,7 @@ internal sealed record ClusterStatusJson(ClusterStatus Status, IReadOnlyList<str
 [JsonSerializable(typeof(IReadOnlyList<BlobJson>))]
 [JsonSerializable(typeof(IReadOnlyList<VersionJson>))]
 [JsonSerializable(typeof(SnapshotJson))]
+[JsonSerializable(typeof(BlobRetentionJson))]
 [JsonSerializable(typeof(ClusterStatusJson))]
 [JsonSerializable(typeof(BlobSeer.Mirror.Mirroring.MirrorStatus[]))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

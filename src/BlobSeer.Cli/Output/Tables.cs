@@ -40,6 +40,7 @@ internal static class Tables
         Row("size", $"{ByteSizes.Format(b.Size)} ({b.Size} bytes)");
         Row("parent", Parent(b));
         Row("created", Time(b.Created));
+        Row("retention", b.Retention is { } r ? Retention(r) : "none (every version kept)");
         if (b.Version is { } v)
         {
             Row("version", v.Version.ToString());
@@ -47,6 +48,10 @@ internal static class Tables
             Row("  published", v.Published ? "yes" : "no (in flight)");
             Row("  created", Time(v.Created));
             Row("  wrote", v.Noop ? "nothing (writer gave up; reads as the previous version)" : Ranges(v.Ranges, 8));
+            if (v.Labels.Count > 0)
+            {
+                Row("  labels", string.Join(", ", v.Labels));
+            }
             if (v.Expired)
             {
                 Row("  expired", "yes: its writer's lease ran out and the version manager completed it");
@@ -58,16 +63,21 @@ internal static class Tables
 
     public static void Versions(IReadOnlyList<VersionJson> versions)
     {
-        var table = new Table().Border(TableBorder.Simple).AddColumns("version", "size", "published", "created", "wrote");
+        var table = new Table().Border(TableBorder.Simple).AddColumns("version", "size", "published", "created", "wrote", "labels");
         table.Columns[0].RightAligned();
         table.Columns[1].RightAligned();
         foreach (var v in versions)
         {
-            table.AddRow(Cells(v.Version.ToString(), ByteSizes.Format(v.Size), v.Published ? "yes" : "no", Time(v.Created), v.Noop ? "nothing (given up)" : Ranges(v.Ranges, 3)));
+            table.AddRow(Cells(v.Version.ToString(), ByteSizes.Format(v.Size), v.Published ? "yes" : "no", Time(v.Created), v.Noop ? "nothing (given up)" : Ranges(v.Ranges, 3),
+                v.Labels.Count == 0 ? "-" : string.Join(", ", v.Labels)));
         }
 
         Terminal.Stdout.Write(table);
     }
+
+    private static string Retention(RetentionJson r) => "keep " + string.Join(", ",
+        new[] { r.KeepLast is { } n ? $"last {n}" : null, r.KeepYoungerThan is { } a ? $"younger than {a}" : null, r.KeepTagged ? "tagged" : null }
+            .Where(s => s is not null));
 
     private static string Parent(BlobJson b) => b.ParentBlob is { } p ? $"blob {p} version {b.ParentVersion}" : "-";
 

@@ -66,4 +66,34 @@ public interface IVersionManagerService
     /// <param name="request">The <c>ChangeMetadataRequest</c> message.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     ValueTask<ClusterMap> ChangeMetadataAsync(ChangeMetadataRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Deletes a blob: gone from the registry and its name free at once; its data goes with the garbage collector.</summary>
+    /// <param name="request">The <c>BlobRef</c> message.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<Empty> DeleteBlobAsync(BlobRef request, CancellationToken cancellationToken);
+
+    /// <summary>Deletes one published version, or every version before one; never the latest published.</summary>
+    /// <param name="request">The <c>DeleteVersionsRequest</c> message.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<Empty> DeleteVersionsAsync(DeleteVersionsRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Puts a label on a published version, moving it from the version that had it.</summary>
+    /// <param name="request">The <c>TagRequest</c> message.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<Empty> TagAsync(TagRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Takes a label off a blob; NotFound when the blob has no such label.</summary>
+    /// <param name="request">The <c>UntagRequest</c> message.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<Empty> UntagAsync(UntagRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Sets or clears a blob's retention policy and applies it at once.</summary>
+    /// <param name="request">The <c>SetRetentionRequest</c> message.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<BlobInfo> SetRetentionAsync(SetRetentionRequest request, CancellationToken cancellationToken);
+
+    /// <summary>What the garbage collector must keep, a page of blobs at a time.</summary>
+    /// <param name="request">The <c>GcRootsRequest</c> message.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<GcRootsResponse> GetGcRootsAsync(GcRootsRequest request, CancellationToken cancellationToken);
 }

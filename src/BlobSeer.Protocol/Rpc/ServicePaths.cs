@@ -47,6 +47,24 @@ public static class ServicePaths
 
         /// <summary>Path of <c>ChangeMetadata</c>.</summary>
         public const string ChangeMetadata = "/" + Service + "/ChangeMetadata";
+
+        /// <summary>Path of <c>DeleteBlob</c>.</summary>
+        public const string DeleteBlob = "/" + Service + "/DeleteBlob";
+
+        /// <summary>Path of <c>DeleteVersions</c>.</summary>
+        public const string DeleteVersions = "/" + Service + "/DeleteVersions";
+
+        /// <summary>Path of <c>Tag</c>.</summary>
+        public const string Tag = "/" + Service + "/Tag";
+
+        /// <summary>Path of <c>Untag</c>.</summary>
+        public const string Untag = "/" + Service + "/Untag";
+
+        /// <summary>Path of <c>SetRetention</c>.</summary>
+        public const string SetRetention = "/" + Service + "/SetRetention";
+
+        /// <summary>Path of <c>GetGcRoots</c>.</summary>
+        public const string GetGcRoots = "/" + Service + "/GetGcRoots";
     }
 
     /// <summary>Paths of service <c>blobseer.v1.ProviderManager</c>.</summary>

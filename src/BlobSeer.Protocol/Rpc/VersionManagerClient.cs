@@ -58,4 +58,28 @@ public sealed class VersionManagerClient(NodeChannel channel) : IVersionManagerS
     /// <inheritdoc/>
     public ValueTask<ClusterMap> ChangeMetadataAsync(ChangeMetadataRequest request, CancellationToken cancellationToken = default) =>
         new(Channel.CallAsync(static (s, r, o) => s.ChangeMetadataAsync(r, o), _stub, request, ServicePaths.VersionManager.ChangeMetadata, cancellationToken));
+
+    /// <inheritdoc/>
+    public ValueTask<Empty> DeleteBlobAsync(BlobRef request, CancellationToken cancellationToken = default) =>
+        new(Channel.CallAsync(static (s, r, o) => s.DeleteBlobAsync(r, o), _stub, request, ServicePaths.VersionManager.DeleteBlob, cancellationToken));
+
+    /// <inheritdoc/>
+    public ValueTask<Empty> DeleteVersionsAsync(DeleteVersionsRequest request, CancellationToken cancellationToken = default) =>
+        new(Channel.CallAsync(static (s, r, o) => s.DeleteVersionsAsync(r, o), _stub, request, ServicePaths.VersionManager.DeleteVersions, cancellationToken));
+
+    /// <inheritdoc/>
+    public ValueTask<Empty> TagAsync(TagRequest request, CancellationToken cancellationToken = default) =>
+        new(Channel.CallAsync(static (s, r, o) => s.TagAsync(r, o), _stub, request, ServicePaths.VersionManager.Tag, cancellationToken));
+
+    /// <inheritdoc/>
+    public ValueTask<Empty> UntagAsync(UntagRequest request, CancellationToken cancellationToken = default) =>
+        new(Channel.CallAsync(static (s, r, o) => s.UntagAsync(r, o), _stub, request, ServicePaths.VersionManager.Untag, cancellationToken));
+
+    /// <inheritdoc/>
+    public ValueTask<BlobInfo> SetRetentionAsync(SetRetentionRequest request, CancellationToken cancellationToken = default) =>
+        new(Channel.CallAsync(static (s, r, o) => s.SetRetentionAsync(r, o), _stub, request, ServicePaths.VersionManager.SetRetention, cancellationToken));
+
+    /// <inheritdoc/>
+    public ValueTask<GcRootsResponse> GetGcRootsAsync(GcRootsRequest request, CancellationToken cancellationToken = default) =>
+        new(Channel.CallAsync(static (s, r, o) => s.GetGcRootsAsync(r, o), _stub, request, ServicePaths.VersionManager.GetGcRoots, cancellationToken));
 }

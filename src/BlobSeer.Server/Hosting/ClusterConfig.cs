@@ -52,6 +52,9 @@ public sealed class ClusterConfig
     /// <summary>TLS for every role and client of the cluster; null (the default) for cleartext.</summary>
     public ClusterTlsConfig? Tls { get; set; }
 
+    /// <summary>Retention policy of blobs created without one; null (the default) keeps every version.</summary>
+    public ClusterRetentionConfig? Retention { get; set; }
+
     private static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
@@ -130,6 +133,40 @@ public sealed class ClusterConfig
         {
             Throw.InvalidArgument($"{source}: writerLeaseSeconds {WriterLeaseSeconds} is not between 0 and 86400");
         }
+
+        if (Retention is not null)
+        {
+            try
+            {
+                Retention.ToPolicy();
+            }
+            catch (BlobSeerException e) when (e.Code == ErrorCode.InvalidArgument)
+            {
+                Throw.InvalidArgument($"{source}: retention: {e.Message}");
+            }
+        }
+    }
+}
+
+/// <summary>The <c>retention</c> section of a <see cref="ClusterConfig"/>: the default policy of new blobs.</summary>
+public sealed class ClusterRetentionConfig
+{
+    /// <summary>Keep this many most recent versions (at least 1); null for no count rule.</summary>
+    public int? KeepLast { get; set; }
+
+    /// <summary>Keep versions younger than this: "7d", "12h", "30m", "90s"; null for no age rule.</summary>
+    public string? KeepYoungerThan { get; set; }
+
+    /// <summary>Keep every version that has a label.</summary>
+    public bool KeepTagged { get; set; }
+
+    /// <summary>The policy; InvalidArgument when it is not a valid one.</summary>
+    public Core.Versions.RetentionPolicy ToPolicy()
+    {
+        var policy = new Core.Versions.RetentionPolicy(KeepLast,
+            KeepYoungerThan is null ? null : Core.Versions.RetentionPolicy.ParseDuration(KeepYoungerThan), KeepTagged);
+        policy.Validate();
+        return policy;
     }
 }
 

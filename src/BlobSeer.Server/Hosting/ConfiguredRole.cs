@@ -82,6 +82,7 @@ public sealed record ConfiguredRole(Role Role, string Host, int Port, string Dir
                 DefaultPageSize = config.DefaultPageSize,
                 DefaultReplication = config.DefaultReplication,
                 WriterLease = TimeSpan.FromSeconds(config.WriterLeaseSeconds),
+                DefaultRetention = config.Retention?.ToPolicy(),
             }, loggers, cancellationToken).ConfigureAwait(false),
             Role.ProviderManager => await RoleHost.StartProviderManagerAsync(new ProviderManagerHostOptions
             {

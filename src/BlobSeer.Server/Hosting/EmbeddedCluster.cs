@@ -42,6 +42,12 @@ public sealed class EmbeddedClusterOptions
     /// <summary>Writers' lease (see VersionManagerOptions.WriterLease). Default 60 s.</summary>
     public TimeSpan WriterLease { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>Retention of blobs created without a policy (see VersionManagerOptions.DefaultRetention); null keeps every version.</summary>
+    public Core.Versions.RetentionPolicy? DefaultRetention { get; init; }
+
+    /// <summary>How often retention policies are applied (see VersionManagerOptions.RetentionInterval). Default 1 min.</summary>
+    public TimeSpan RetentionInterval { get; init; } = TimeSpan.FromMinutes(1);
+
     /// <summary>The cluster secret every call must carry (see <see cref="Core.ClusterSecret"/>); null accepts every caller.</summary>
     public string? Secret { get; init; }
 
@@ -144,6 +150,8 @@ public sealed class EmbeddedCluster : IAsyncDisposable
             DefaultPageSize = Options.DefaultPageSize,
             DefaultReplication = Options.DefaultReplication,
             WriterLease = Options.WriterLease,
+            DefaultRetention = Options.DefaultRetention,
+            RetentionInterval = Options.RetentionInterval,
         }, loggers, ct).ConfigureAwait(false);
         _roles.Add(VersionManager);
         var starts = new List<Task<RoleHost>>();

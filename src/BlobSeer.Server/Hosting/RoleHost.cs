@@ -75,6 +75,8 @@ public sealed class RoleHost : IAsyncDisposable
             DefaultPageSize = options.DefaultPageSize,
             DefaultReplication = options.DefaultReplication,
             WriterLease = options.WriterLease ?? defaults.WriterLease,
+            DefaultRetention = options.DefaultRetention,
+            RetentionInterval = options.RetentionInterval ?? defaults.RetentionInterval,
             Secret = options.Secret,
             Tls = options.Tls,
         }, options.ClusterMap, Logger(loggers));

@@ -79,6 +79,12 @@ public sealed record VersionManagerHostOptions : RoleHostOptions
 
     /// <summary>Writers' lease (see <see cref="VersionManager.VersionManagerOptions.WriterLease"/>); null (the default) for its default, 60 s.</summary>
     public TimeSpan? WriterLease { get; init; }
+
+    /// <summary>Retention of blobs created without a policy (see <see cref="VersionManager.VersionManagerOptions.DefaultRetention"/>); null keeps every version.</summary>
+    public Core.Versions.RetentionPolicy? DefaultRetention { get; init; }
+
+    /// <summary>See <see cref="VersionManager.VersionManagerOptions.RetentionInterval"/>; null (the default) for its default, 1 min.</summary>
+    public TimeSpan? RetentionInterval { get; init; }
 }
 
 /// <summary>Options of a provider manager host.</summary>

@@ -45,4 +45,22 @@ internal sealed class VersionManagerGrpcService(IVersionManagerService service) 
 
     public override Task<ClusterMap> ChangeMetadata(ChangeMetadataRequest request, ServerCallContext context) =>
         service.ChangeMetadataAsync(request, context.CancellationToken).AsTask();
+
+    public override Task<Empty> DeleteBlob(BlobRef request, ServerCallContext context) =>
+        service.DeleteBlobAsync(request, context.CancellationToken).AsTask();
+
+    public override Task<Empty> DeleteVersions(DeleteVersionsRequest request, ServerCallContext context) =>
+        service.DeleteVersionsAsync(request, context.CancellationToken).AsTask();
+
+    public override Task<Empty> Tag(TagRequest request, ServerCallContext context) =>
+        service.TagAsync(request, context.CancellationToken).AsTask();
+
+    public override Task<Empty> Untag(UntagRequest request, ServerCallContext context) =>
+        service.UntagAsync(request, context.CancellationToken).AsTask();
+
+    public override Task<BlobInfo> SetRetention(SetRetentionRequest request, ServerCallContext context) =>
+        service.SetRetentionAsync(request, context.CancellationToken).AsTask();
+
+    public override Task<GcRootsResponse> GetGcRoots(GcRootsRequest request, ServerCallContext context) =>
+        service.GetGcRootsAsync(request, context.CancellationToken).AsTask();
 }

@@ -22,6 +22,19 @@ public sealed class VersionManagerOptions
     /// </summary>
     public TimeSpan WriterLease { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Retention policy of blobs created (or cloned) without one; null (the default) keeps every
+    /// version. It is copied into each new blob: changing it changes no existing blob.
+    /// </summary>
+    public Core.Versions.RetentionPolicy? DefaultRetention { get; init; }
+
+    /// <summary>
+    /// How often every blob's retention policy is applied (age rules expire versions without any
+    /// publication). Default 1 min; <see cref="TimeSpan.Zero"/> applies policies only on publication
+    /// and when they are set.
+    /// </summary>
+    public TimeSpan RetentionInterval { get; init; } = TimeSpan.FromMinutes(1);
+
     /// <summary>The cluster secret the version manager's own calls to metadata providers carry; null for none.</summary>
     public string? Secret { get; init; }
 
@@ -45,6 +58,12 @@ public sealed class VersionManagerOptions
         if (WriterLease < TimeSpan.Zero || WriterLease > TimeSpan.FromDays(1))
         {
             Core.Throw.InvalidArgument($"version manager: a writer lease of {WriterLease} is not between 0 and one day");
+        }
+
+        DefaultRetention?.Validate();
+        if (RetentionInterval < TimeSpan.Zero || RetentionInterval > TimeSpan.FromDays(1))
+        {
+            Core.Throw.InvalidArgument($"version manager: a retention interval of {RetentionInterval} is not between 0 and one day");
         }
     }
 }

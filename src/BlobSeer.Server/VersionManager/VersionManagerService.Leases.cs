@@ -80,6 +80,7 @@ public sealed partial class VersionManagerService
     // was never assigned, FailedPrecondition once its lease expired (it is no longer the writer's).
     private (BlobState State, VersionRecord Record) WritersVersion(VersionRequest request)
     {
+        RefuseDeletedWriter(request.Blob, request.Version);
         var state = Find(request.Blob).State;
         if (request.Version == 0 || request.Version > state.LastAssigned)
         {
@@ -139,6 +140,12 @@ public sealed partial class VersionManagerService
         {
             try
             {
+                if (EndIfDeleted(blob, version))
+                {
+                    SettleDone(blob, version);
+                    continue;
+                }
+
                 if (await ExpireAsync(blob, version, cancellationToken).ConfigureAwait(false))
                 {
                     await SettleAsync(blob, version, cancellationToken).ConfigureAwait(false);

@@ -141,10 +141,11 @@ public sealed partial class VersionManagerService
     }
 
     // Caller holds _gate. Completes a version and wakes the waiters when that published some.
-    private static void Publish(BlobEntry entry, ulong version, bool noop)
+    private void Publish(BlobEntry entry, ulong version, bool noop)
     {
         if (entry.State.Complete(version, noop).Count > 0)
         {
+            AfterPublish(entry);
             var signal = entry.Published;
             entry.Published = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             signal.SetResult();
@@ -170,7 +171,7 @@ public sealed partial class VersionManagerService
 
                 if (state.IsPublished(request.Version))
                 {
-                    return ToInfo(state, state.Get(request.Version));
+                    return Describe(entry, request.Version);
                 }
 
                 signal = entry.Published.Task;
@@ -198,8 +199,7 @@ public sealed partial class VersionManagerService
     {
         lock (_gate)
         {
-            var state = Find(request.Blob).State;
-            return ValueTask.FromResult(ToInfo(state, state.Get(request.Version)));
+            return ValueTask.FromResult(Describe(Find(request.Blob), request.Version));
         }
     }
 
@@ -209,10 +209,14 @@ public sealed partial class VersionManagerService
         var response = new ListVersionsResponse();
         lock (_gate)
         {
-            var state = Resolve(request).State;
-            for (ulong v = 0; v <= state.PublishedVersion; v++)
+            var entry = Resolve(request);
+            var state = entry.State;
+            for (var v = entry.Lifecycle.DeletedBefore; v <= state.PublishedVersion; v++)
             {
-                response.Versions.Add(ToInfo(state, state.Get(v)));
+                if (!entry.Lifecycle.IsDeleted(v))
+                {
+                    response.Versions.Add(Describe(entry, v));
+                }
             }
         }
 
@@ -242,7 +246,11 @@ public sealed partial class VersionManagerService
                 Find(record.Completed.Blob).State.Complete(record.Completed.Version, record.Completed.Noop);
                 break;
             default:
-                Throw.Error(ErrorCode.DataLoss, $"unknown record kind {record.KindCase} in the version log");
+                if (!ReplayLifecycle(record))
+                {
+                    Throw.Error(ErrorCode.DataLoss, $"unknown record kind {record.KindCase} in the version log");
+                }
+
                 break;
         }
     }

@@ -33,6 +33,9 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
     {
         public BlobState State { get; } = state;
 
+        // Deletions, labels, retention (VersionManagerService.Lifecycle.cs).
+        public BlobLifecycle Lifecycle { get; } = new();
+
         // Completed and replaced on every publication; waiters re-check after it fires.
         public TaskCompletionSource Published { get; set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
@@ -48,8 +51,11 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
         _clusterMap = clusterMap;
         _logger = logger ?? NullLogger.Instance;
         _providerCount = new ProviderCount(() => _clusterMap().ProviderManager, options.Secret);
+        _replaying = true;
         _log = AppendLog.Open(Path.Combine(options.Directory, "versions.log"), Replay);
+        _replaying = false;
         StartLeases();
+        StartRetention();
     }
 
     /// <summary>Number of blobs.</summary>
@@ -89,6 +95,7 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
 
         var replication = request.Replication == 0 ? _options.DefaultReplication : (int)request.Replication;
         var name = BlobNames.Normalize(request.Name);
+        var retention = request.Retention.ToCore();
         if (replication > 1 && await _providerCount.AtLeastAsync(replication, cancellationToken).ConfigureAwait(false) is { } providers
             && replication > providers)
         {
@@ -105,8 +112,8 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
             }
 
             var state = new BlobState(_nextId, name, geometry, replication, 0, null, 0, 0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            seq = Add(state);
-            info = ToInfo(state);
+            seq = InitialPolicy(state.Id, retention, Add(state));
+            info = Info(_blobs[state.Id]);
         }
 
         await _log.FlushAsync(seq, cancellationToken).ConfigureAwait(false);
@@ -121,9 +128,11 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
         BlobInfo info;
         lock (_gate)
         {
-            var source = Find(request.Blob).State;
+            var sourceEntry = Find(request.Blob);
+            var source = sourceEntry.State;
             var version = request.Latest ? source.PublishedVersion : request.Version;
             RequirePublished(source, version);
+            sourceEntry.Lifecycle.RequireNotDeleted(source, version);
             if (name is not null && _names.TryGetValue(name, out var taken))
             {
                 Throw.Error(ErrorCode.AlreadyExists, $"a blob named '{name}' already exists (id {taken})");
@@ -132,8 +141,8 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
             var rec = source.Get(version);
             var state = new BlobState(_nextId, name, source.Geometry, source.Replication, rec.Size, rec.Root,
                 source.Id, version, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            seq = Add(state);
-            info = ToInfo(state);
+            seq = InitialPolicy(state.Id, null, Add(state));
+            info = Info(_blobs[state.Id]);
         }
 
         await _log.FlushAsync(seq, cancellationToken).ConfigureAwait(false);
@@ -168,7 +177,7 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
     {
         lock (_gate)
         {
-            return ValueTask.FromResult(ToInfo(Resolve(request).State));
+            return ValueTask.FromResult(Info(Resolve(request)));
         }
     }
 
@@ -178,9 +187,9 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
         var response = new ListBlobsResponse();
         lock (_gate)
         {
-            foreach (var entry in _blobs.Values.OrderBy(b => b.State.Id))
+            foreach (var entry in _blobs.Values.Where(b => !b.Lifecycle.BlobDeleted).OrderBy(b => b.State.Id))
             {
-                response.Blobs.Add(ToInfo(entry.State));
+                response.Blobs.Add(Info(entry));
             }
         }
 
@@ -193,9 +202,10 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
 
     private BlobEntry Find(ulong id)
     {
-        if (!_blobs.TryGetValue(id, out var entry))
+        // A deleted blob is still there for the log's replay and its writers' refusal, for nobody else.
+        if (!_blobs.TryGetValue(id, out var entry) || entry.Lifecycle.BlobDeleted && !_replaying)
         {
-            Throw.NotFound($"blob {id} does not exist");
+            ThrowMissing(id);
         }
 
         return entry;
@@ -273,6 +283,7 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
     public void Dispose()
     {
         StopLeases();
+        StopRetention();
         StopMembership();
         _providerCount.Dispose();
         _stopping.Dispose();

@@ -177,6 +177,18 @@ public sealed partial class RpcTests
 
         public ValueTask<ClusterMap> ChangeMetadataAsync(ChangeMetadataRequest request, CancellationToken cancellationToken) => throw Unimplemented();
 
+        public ValueTask<Empty> DeleteBlobAsync(BlobRef request, CancellationToken cancellationToken) => throw Unimplemented();
+
+        public ValueTask<Empty> DeleteVersionsAsync(DeleteVersionsRequest request, CancellationToken cancellationToken) => throw Unimplemented();
+
+        public ValueTask<Empty> TagAsync(TagRequest request, CancellationToken cancellationToken) => throw Unimplemented();
+
+        public ValueTask<Empty> UntagAsync(UntagRequest request, CancellationToken cancellationToken) => throw Unimplemented();
+
+        public ValueTask<BlobInfo> SetRetentionAsync(SetRetentionRequest request, CancellationToken cancellationToken) => throw Unimplemented();
+
+        public ValueTask<GcRootsResponse> GetGcRootsAsync(GcRootsRequest request, CancellationToken cancellationToken) => throw Unimplemented();
+
         public ValueTask<VersionInfo> GetVersionAsync(VersionRequest request, CancellationToken cancellationToken) => throw Unimplemented();
 
         public ValueTask<ListVersionsResponse> ListVersionsAsync(BlobRef request, CancellationToken cancellationToken) => throw Unimplemented();
