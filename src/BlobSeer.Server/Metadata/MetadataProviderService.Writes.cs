@@ -18,6 +18,9 @@ public sealed partial class MetadataProviderService
     private readonly List<Pending> _pending = [];
     private readonly Dictionary<CoreNodeKey, (TreeNode? Node, long Sequence)> _latest = [];
     private long _liveBytes;
+
+    // Bytes written for pending ops: neither live nor dead until applied.
+    private long _pendingBytes;
     private long _deletedNodes;
 
     // One key's change: its node (null: deleted), its record (null for deletions, which share one tombstone).
@@ -32,7 +35,7 @@ public sealed partial class MetadataProviderService
         public long Offset { get; set; }
     }
 
-    private sealed record Pending(long Sequence, List<Change> Changes);
+    private sealed record Pending(long Sequence, List<Change> Changes, long Bytes);
 
     // Caller holds _order.
     private TreeNode? Current(CoreNodeKey key) =>
@@ -75,8 +78,9 @@ public sealed partial class MetadataProviderService
             _latest[c.Key] = (c.Node, written.Sequence);
         }
 
-        var op = new Pending(written.Sequence, changes);
+        var op = new Pending(written.Sequence, changes, payloads.Sum(p => (long)AppendLog.HeaderBytes + p.Length));
         _pending.Add(op);
+        _pendingBytes += op.Bytes;
         return op;
     }
 
@@ -92,7 +96,11 @@ public sealed partial class MetadataProviderService
             // The log takes no more writes (a failed fsync): this op and every later one fail.
             lock (_order)
             {
-                _pending.Remove(op);
+                if (_pending.Remove(op))
+                {
+                    _pendingBytes -= op.Bytes;
+                }
+
                 foreach (var c in op.Changes)
                 {
                     if (_latest.TryGetValue(c.Key, out var l) && l.Sequence == op.Sequence)
@@ -123,6 +131,7 @@ public sealed partial class MetadataProviderService
         while (done < _pending.Count && _pending[done].Sequence <= durable)
         {
             var op = _pending[done++];
+            _pendingBytes -= op.Bytes;
             foreach (var c in op.Changes)
             {
                 if (c.Node is null)
@@ -234,5 +243,5 @@ public sealed partial class MetadataProviderService
     }
 
     // Caller holds _order (or is the constructor).
-    private long DeadBytes => Math.Max(0, _log.Length - _liveBytes);
+    private long DeadBytes => Math.Max(0, _log.Length - _liveBytes - _pendingBytes);
 }
