@@ -77,6 +77,28 @@ internal static partial class Log
         Message = "Blob {Blob}: page of leaf {Leaf} has no readable replica left (providers {Providers})")]
     public static partial void PageWithoutReplica(ILogger logger, ulong blob, string leaf, string providers);
 
+    // Metadata providers: the node log's space and scrubbing.
+    [LoggerMessage(EventId = 2201, Level = LogLevel.Error,
+        Message = "Metadata provider in {Directory}: {Records} damaged records ({Bytes} bytes, the first at offset {Offset}) in nodes.log were skipped; " +
+                  "the nodes only they held are gone from this member (their other replicas still have them)")]
+    public static partial void NodeLogDamagedAtReplay(ILogger logger, string directory, int records, long bytes, long offset);
+
+    [LoggerMessage(EventId = 2202, Level = LogLevel.Error,
+        Message = "Metadata provider in {Directory}: the scrubber found {Bytes} damaged bytes at offset {Offset} of nodes.log; {Repaired} live nodes written again from memory")]
+    public static partial void NodeLogDamaged(ILogger logger, string directory, long bytes, long offset, int repaired);
+
+    [LoggerMessage(EventId = 2203, Level = LogLevel.Information,
+        Message = "Metadata provider in {Directory}: nodes.log compacted from {Before} to {After} bytes ({Nodes} nodes) in {Seconds:0.0} s")]
+    public static partial void NodeLogCompacted(ILogger logger, string directory, long before, long after, int nodes, double seconds);
+
+    [LoggerMessage(EventId = 2204, Level = LogLevel.Information,
+        Message = "Metadata provider in {Directory}: scrub pass done, {Records} records verified; {Corrupt} damaged found and {Repaired} nodes repaired so far")]
+    public static partial void ScrubPassDone(ILogger logger, string directory, long records, long corrupt, long repaired);
+
+    [LoggerMessage(EventId = 2205, Level = LogLevel.Warning,
+        Message = "Metadata provider in {Directory}: compaction or scrubbing failed, retrying in {Seconds} s: {Reason}")]
+    public static partial void MaintenanceFailed(ILogger logger, string directory, double seconds, string reason);
+
     // Page store (data providers).
     [LoggerMessage(EventId = 3100, Level = LogLevel.Information,
         Message = "Page store {Directory} opened: {Segments} segments, {Pages} pages, {Bytes} bytes of data")]

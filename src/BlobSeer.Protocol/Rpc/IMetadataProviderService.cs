@@ -23,4 +23,14 @@ public interface IMetadataProviderService
     /// <param name="request">The <c>ListNodesRequest</c> message.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     ValueTask<GetNodesResponse> ListNodesAsync(ListNodesRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Forgets tree nodes durably; keys not stored are not an error, and a deleted key may be put again.</summary>
+    /// <param name="request">The <c>DeleteNodesRequest</c> message.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<DeleteNodesResponse> DeleteNodesAsync(DeleteNodesRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Nodes held, the node log's size and dead bytes, compactions and the scrubber's progress.</summary>
+    /// <param name="request">The <c>Empty</c> message.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<MetadataStats> StatsAsync(Empty request, CancellationToken cancellationToken);
 }

@@ -22,4 +22,12 @@ public sealed class MetadataProviderClient(NodeChannel channel) : IMetadataProvi
     /// <inheritdoc/>
     public ValueTask<GetNodesResponse> ListNodesAsync(ListNodesRequest request, CancellationToken cancellationToken = default) =>
         new(Channel.CallAsync(static (s, r, o) => s.ListNodesAsync(r, o), _stub, request, ServicePaths.MetadataProvider.ListNodes, cancellationToken));
+
+    /// <inheritdoc/>
+    public ValueTask<DeleteNodesResponse> DeleteNodesAsync(DeleteNodesRequest request, CancellationToken cancellationToken = default) =>
+        new(Channel.CallAsync(static (s, r, o) => s.DeleteNodesAsync(r, o), _stub, request, ServicePaths.MetadataProvider.DeleteNodes, cancellationToken));
+
+    /// <inheritdoc/>
+    public ValueTask<MetadataStats> StatsAsync(Empty request, CancellationToken cancellationToken = default) =>
+        new(Channel.CallAsync(static (s, r, o) => s.StatsAsync(r, o), _stub, request, ServicePaths.MetadataProvider.Stats, cancellationToken));
 }

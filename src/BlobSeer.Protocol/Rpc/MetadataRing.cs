@@ -323,6 +323,55 @@ public sealed class MetadataRing
             $"cannot be reached or refuse writes ({string.Join("; ", skipped.OrderBy(s => s.Key).Select(s => $"{_describe(s.Key)}: {s.Value.Message}"))})");
     }
 
+    /// <summary>
+    /// Deletes nodes from every member that may hold them: a node can sit anywhere on its
+    /// preference list (sloppy quorum, rebalancing), which is every member, so each member is asked
+    /// for every key, in batches; members that do not hold a key ignore it. Answers how many copies
+    /// were deleted. Throws Unavailable naming the members that could not be reached, after the
+    /// others were done: the caller retries, and deleting again is harmless.
+    /// </summary>
+    public async Task<long> DeleteAsync(IReadOnlyList<CoreNodeKey> keys, CancellationToken cancellationToken)
+    {
+        var calls = new List<Task<(int Member, uint Deleted, BlobSeerException? Failure)>>();
+        for (var member = 0; member < MemberCount; member++)
+        {
+            for (var at = 0; at < keys.Count; at += BatchSize)
+            {
+                var request = new DeleteNodesRequest();
+                for (var i = at; i < Math.Min(keys.Count, at + BatchSize); i++)
+                {
+                    request.Keys.Add(keys[i].ToWire());
+                }
+
+                calls.Add(DeleteOnAsync(member, request, cancellationToken));
+            }
+        }
+
+        var results = await Task.WhenAll(calls).ConfigureAwait(false);
+        var failed = results.Where(r => r.Failure is not null).GroupBy(r => r.Member).OrderBy(g => g.Key).ToList();
+        if (failed.Count > 0)
+        {
+            Throw.Error(ErrorCode.Unavailable, $"tree nodes could not be deleted on {failed.Count} of {MemberCount} metadata providers " +
+                $"({string.Join("; ", failed.Select(g => $"{_describe(g.Key)}: {g.First().Failure!.Message}"))})");
+        }
+
+        return results.Sum(r => (long)r.Deleted);
+    }
+
+    private async Task<(int Member, uint Deleted, BlobSeerException? Failure)> DeleteOnAsync(int member, DeleteNodesRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var response = await _members[member].DeleteNodesAsync(request, cancellationToken).ConfigureAwait(false);
+            return (member, response.Deleted, null);
+        }
+        catch (BlobSeerException e) when (e.Code is ErrorCode.Unavailable or ErrorCode.DeadlineExceeded or ErrorCode.ResourceExhausted
+                                           && !cancellationToken.IsCancellationRequested)
+        {
+            return (member, 0, e);
+        }
+    }
+
     // Puts some nodes on one member; answers why it did not take them when it is down or refuses
     // them (a full or failing disk), so that they go to the next member.
     private async Task<(int Member, BlobSeerException? Failure)> PutOnAsync(int member, List<int> positions, IReadOnlyList<TreeNode> nodes, bool replaceLeaves,

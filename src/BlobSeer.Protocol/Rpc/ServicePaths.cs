@@ -103,6 +103,12 @@ public static class ServicePaths
 
         /// <summary>Path of <c>ListNodes</c>.</summary>
         public const string ListNodes = "/" + Service + "/ListNodes";
+
+        /// <summary>Path of <c>DeleteNodes</c>.</summary>
+        public const string DeleteNodes = "/" + Service + "/DeleteNodes";
+
+        /// <summary>Path of <c>Stats</c>.</summary>
+        public const string Stats = "/" + Service + "/Stats";
     }
 
     /// <summary>Paths of service <c>blobseer.v1.DataProvider</c>.</summary>

@@ -122,7 +122,7 @@ public sealed class RoleHost : IAsyncDisposable
         return h;
     }
 
-    /// <summary>Starts a metadata provider.</summary>
+    /// <summary>Starts a metadata provider, with compaction and scrubbing of its node log unless both are off.</summary>
     /// <param name="options">Where it keeps its nodes and listens; validated here.</param>
     /// <param name="loggers">Logging; null for none.</param>
     /// <param name="ct">Cancels start-up.</param>
@@ -131,10 +131,16 @@ public sealed class RoleHost : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var h = new RoleHost(Role.Metadata, options.Directory);
-        var service = new MetadataProviderService(options.Directory);
+        var service = new MetadataProviderService(options.ToProviderOptions(), Logger(loggers));
         h._owned.Add(service);
         h.Metadata = service;
         await h.ListenAsync(options, r => r.Map(service), loggers, ct).ConfigureAwait(false);
+        if (service.Options.CompactionBytesPerSecond > 0 || service.Options.ScrubBytesPerSecond > 0)
+        {
+            // Stopped before the service's log is closed.
+            h._owned.Insert(0, new MetadataMaintenance(service, Logger(loggers)));
+        }
+
         return h;
     }
 

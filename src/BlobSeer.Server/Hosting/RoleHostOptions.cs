@@ -103,8 +103,46 @@ public sealed record ProviderManagerHostOptions : RoleHostOptions
     public TimeSpan? RepairAfter { get; init; }
 }
 
-/// <summary>Options of a metadata provider host: only the common ones.</summary>
-public sealed record MetadataHostOptions : RoleHostOptions;
+/// <summary>Options of a metadata provider host: the common ones, and how its node log gives space back and is checked.</summary>
+public sealed record MetadataHostOptions : RoleHostOptions
+{
+    /// <summary>See <see cref="Metadata.MetadataProviderOptions.CompactionMinDeadBytes"/>; null (the default) for its default, 4 MiB.</summary>
+    public long? CompactionMinDeadBytes { get; init; }
+
+    /// <summary>See <see cref="Metadata.MetadataProviderOptions.CompactionDeadRatio"/>; null (the default) for its default, 1.</summary>
+    public double? CompactionDeadRatio { get; init; }
+
+    /// <summary>See <see cref="Metadata.MetadataProviderOptions.CompactionBytesPerSecond"/>; null (the default) for its default, 32 MiB/s; 0 turns compaction off.</summary>
+    public long? CompactionBytesPerSecond { get; init; }
+
+    /// <summary>See <see cref="Metadata.MetadataProviderOptions.ScrubBytesPerSecond"/>; null (the default) for its default, 16 MiB/s; 0 turns scrubbing off.</summary>
+    public long? ScrubBytesPerSecond { get; init; }
+
+    /// <summary>See <see cref="Metadata.MetadataProviderOptions.ScrubInterval"/>; null (the default) for its default, 1 hour.</summary>
+    public TimeSpan? ScrubInterval { get; init; }
+
+    /// <summary>The metadata provider's own options, defaults filled in.</summary>
+    public Metadata.MetadataProviderOptions ToProviderOptions()
+    {
+        var defaults = new Metadata.MetadataProviderOptions { Directory = Directory };
+        return new Metadata.MetadataProviderOptions
+        {
+            Directory = Directory,
+            CompactionMinDeadBytes = CompactionMinDeadBytes ?? defaults.CompactionMinDeadBytes,
+            CompactionDeadRatio = CompactionDeadRatio ?? defaults.CompactionDeadRatio,
+            CompactionBytesPerSecond = CompactionBytesPerSecond ?? defaults.CompactionBytesPerSecond,
+            ScrubBytesPerSecond = ScrubBytesPerSecond ?? defaults.ScrubBytesPerSecond,
+            ScrubInterval = ScrubInterval ?? defaults.ScrubInterval,
+        };
+    }
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        base.Validate();
+        ToProviderOptions().Validate();
+    }
+}
 
 /// <summary>Options of a data provider host.</summary>
 public sealed record DataHostOptions : RoleHostOptions

@@ -5,6 +5,8 @@ using BlobSeer.Protocol.Messages;
 using BlobSeer.Protocol.Rpc;
 using BlobSeer.Server.Storage;
 using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using CoreNodeKey = BlobSeer.Core.Trees.NodeKey;
 
 namespace BlobSeer.Server.Metadata;
@@ -15,34 +17,104 @@ namespace BlobSeer.Server.Metadata;
 /// A node is written once; a second put of the same key is ignored, so retries are safe. The one
 /// exception is a leaf put with <c>replace_leaves</c>: the same page moved to other providers
 /// (re-replication), or a no-op leaf for a version the version manager settled after its writer's
-/// lease expired. Replay keeps the last record of a key. A member whose disk refuses a write
+/// lease expired. A deletion (the garbage collector) logs a tombstone; the key may be put again.
+/// Replay keeps the last record of a key. A member whose disk refuses a write
 /// (ResourceExhausted when full) still serves reads, and says so in its answers
 /// (<c>GetNodesResponse.write_failure</c>) until a write succeeds again; writers put its nodes on
-/// the next member of their preference list.
+/// the next member of their preference list. Giving space back (compaction) and checking the log
+/// (scrubbing) are in <c>MetadataProviderService.Space.cs</c>; the order of writes in
+/// <c>MetadataProviderService.Writes.cs</c>.
 /// </summary>
-public sealed class MetadataProviderService : IMetadataProviderService, IDisposable
+public sealed partial class MetadataProviderService : IMetadataProviderService, IDisposable
 {
     private const int MaxNodesPerCall = 100_000;
 
-    private readonly ConcurrentDictionary<CoreNodeKey, TreeNode> _nodes = new();
+    // A record of nodes.log that starts with this byte is a NodeTombstone; no TreeNode starts with it.
+    private const byte TombstoneMark = 0;
+
+    private readonly ConcurrentDictionary<CoreNodeKey, Stored> _nodes = new();
     private readonly AppendLog _log;
+    private readonly ILogger _logger;
     private string? _writeFailure;
 
-    /// <summary>Opens the node log in <paramref name="directory"/> and loads every node.</summary>
+    /// <summary>Opens the node log in <paramref name="directory"/> and loads every node, with the default options.</summary>
     public MetadataProviderService(string directory)
+        : this(new MetadataProviderOptions { Directory = directory })
     {
-        _log = AppendLog.Open(Path.Combine(directory, "nodes.log"), payload =>
-        {
-            var node = TreeNode.Parser.ParseFrom(payload);
-            _nodes[node.Key.ToCore()] = node;
-        });
     }
+
+    /// <summary>Opens the node log in the options' directory and loads every node.</summary>
+    /// <param name="options">Where the log lives, compaction and scrubbing; validated here.</param>
+    /// <param name="logger">Where damage found in the log is reported; null for nowhere.</param>
+    public MetadataProviderService(MetadataProviderOptions options, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Options = options;
+        _logger = logger ?? NullLogger.Instance;
+        _log = AppendLog.Open(Path.Combine(options.Directory, "nodes.log"), Replay);
+        if (_log.TruncatedBytes > 0)
+        {
+            Log.TornTail(_logger, "metadata provider", options.Directory, _log.TruncatedBytes);
+        }
+
+        if (_log.DamagedRegions.Count > 0)
+        {
+            _scrubCorrupt = _log.DamagedRegions.Count;
+            _compactionWanted = true;
+            Log.NodeLogDamagedAtReplay(_logger, options.Directory, _log.DamagedRegions.Count, _log.DamagedRegions.Sum(d => d.Length), _log.DamagedRegions[0].Offset);
+        }
+    }
+
+    /// <summary>The options it runs with.</summary>
+    public MetadataProviderOptions Options { get; }
 
     /// <summary>Why the last write failed (a full or failing disk); null once one succeeded again.</summary>
     public string? WriteFailure => Volatile.Read(ref _writeFailure);
 
     /// <summary>Nodes stored.</summary>
     public int NodeCount => _nodes.Count;
+
+    /// <summary>The node log, for tests.</summary>
+    internal AppendLog NodeLog => _log;
+
+    // A node as stored: where its live record is (for the scrubber, remapped by compaction under
+    // _order) and how many bytes that record takes.
+    private sealed class Stored(TreeNode node, long offset, int bytes)
+    {
+        public TreeNode Node { get; } = node;
+
+        public long Offset { get; set; } = offset;
+
+        public int Bytes { get; set; } = bytes;
+    }
+
+    private void Replay(long offset, ReadOnlySpan<byte> payload)
+    {
+        if (payload[0] == TombstoneMark)
+        {
+            foreach (var key in NodeTombstone.Parser.ParseFrom(payload[1..]).Keys)
+            {
+                if (_nodes.TryRemove(key.ToCore(), out var gone))
+                {
+                    _liveBytes -= gone.Bytes;
+                }
+            }
+
+            return;
+        }
+
+        var node = TreeNode.Parser.ParseFrom(payload);
+        var stored = new Stored(node, offset, AppendLog.HeaderBytes + payload.Length);
+        var k = node.Key.ToCore();
+        if (_nodes.TryGetValue(k, out var old))
+        {
+            _liveBytes -= old.Bytes;
+        }
+
+        _nodes[k] = stored;
+        _liveBytes += stored.Bytes;
+    }
 
     /// <summary>Stores nodes durably.</summary>
     public async ValueTask<Empty> PutNodesAsync(PutNodesRequest request, CancellationToken cancellationToken)
@@ -52,43 +124,36 @@ public sealed class MetadataProviderService : IMetadataProviderService, IDisposa
             Throw.InvalidArgument($"{request.Nodes.Count} nodes in one call is more than {MaxNodesPerCall}");
         }
 
-        var fresh = new List<(CoreNodeKey Key, TreeNode Node)>(request.Nodes.Count);
-        var payloads = new List<ReadOnlyMemory<byte>>(request.Nodes.Count);
-        foreach (var node in request.Nodes)
+        var keys = new CoreNodeKey[request.Nodes.Count];
+        for (var i = 0; i < keys.Length; i++)
         {
-            var key = Validate(node);
-            if (!_nodes.TryGetValue(key, out var stored) || (request.ReplaceLeaves && key.IsLeaf && Replaces(key, stored, node)))
-            {
-                fresh.Add((key, node));
-                payloads.Add(node.ToByteArray());
-            }
+            keys[i] = Validate(request.Nodes[i]);
         }
 
-        if (payloads.Count > 0)
+        Pending? op;
+        lock (_order)
         {
-            try
+            // Decided against what the log will hold once every write before this one is applied.
+            var decided = new Dictionary<CoreNodeKey, TreeNode>();
+            var changes = new List<Change>();
+            for (var i = 0; i < keys.Length; i++)
             {
-                await _log.AppendManyAsync(payloads, cancellationToken).ConfigureAwait(false);
-            }
-            catch (BlobSeerException e) when (e.Code is ErrorCode.ResourceExhausted or ErrorCode.Unavailable)
-            {
-                // Said in every answer until a write succeeds, so that `cluster status` shows it.
-                Volatile.Write(ref _writeFailure, $"{DateTimeOffset.UtcNow:u}: {e.Message}");
-                throw;
+                var key = keys[i];
+                var node = request.Nodes[i];
+                var current = decided.TryGetValue(key, out var d) ? d : Current(key);
+                if (current is null || (request.ReplaceLeaves && key.IsLeaf && Replaces(key, current, node)))
+                {
+                    decided[key] = node;
+                    changes.Add(new Change(key, node, node.ToByteArray()));
+                }
             }
 
-            Volatile.Write(ref _writeFailure, null);
-            foreach (var (key, node) in fresh)
-            {
-                if (request.ReplaceLeaves)
-                {
-                    _nodes[key] = node;
-                }
-                else
-                {
-                    _nodes.TryAdd(key, node);
-                }
-            }
+            op = changes.Count == 0 ? null : Append(changes);
+        }
+
+        if (op is not null)
+        {
+            await DurableAsync(op, cancellationToken).ConfigureAwait(false);
         }
 
         return new Empty();
@@ -123,7 +188,7 @@ public sealed class MetadataProviderService : IMetadataProviderService, IDisposa
         foreach (var wire in request.Keys)
         {
             var key = wire.ToCore();
-            if (!_nodes.TryGetValue(key, out var node))
+            if (!_nodes.TryGetValue(key, out var stored))
             {
                 if (!request.AllowMissing)
                 {
@@ -134,7 +199,7 @@ public sealed class MetadataProviderService : IMetadataProviderService, IDisposa
                 continue;
             }
 
-            response.Nodes.Add(node);
+            response.Nodes.Add(stored.Node);
         }
 
         return ValueTask.FromResult(response);
@@ -148,9 +213,9 @@ public sealed class MetadataProviderService : IMetadataProviderService, IDisposa
         var response = new GetNodesResponse();
         foreach (var key in _nodes.Keys.Where(k => after is not { } a || Compare(k, a) > 0).Order(KeyOrder.Instance).Take(limit))
         {
-            if (_nodes.TryGetValue(key, out var node))
+            if (_nodes.TryGetValue(key, out var stored))
             {
-                response.Nodes.Add(node);
+                response.Nodes.Add(stored.Node);
             }
         }
 

@@ -18,4 +18,10 @@ internal sealed class MetadataProviderGrpcService(IMetadataProviderService servi
 
     public override Task<GetNodesResponse> ListNodes(ListNodesRequest request, ServerCallContext context) =>
         service.ListNodesAsync(request, context.CancellationToken).AsTask();
+
+    public override Task<DeleteNodesResponse> DeleteNodes(DeleteNodesRequest request, ServerCallContext context) =>
+        service.DeleteNodesAsync(request, context.CancellationToken).AsTask();
+
+    public override Task<MetadataStats> Stats(Empty request, ServerCallContext context) =>
+        service.StatsAsync(request, context.CancellationToken).AsTask();
 }
