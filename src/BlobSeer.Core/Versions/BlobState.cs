@@ -131,20 +131,7 @@ public sealed class BlobState
             Throw.InvalidArgument($"blob {Id}: a write needs at least one byte range");
         }
 
-        var sorted = ranges.ToArray();
-        foreach (var r in sorted)
-        {
-            r.Validate();
-        }
-
-        Array.Sort(sorted, (a, b) => a.Offset.CompareTo(b.Offset));
-        for (var i = 1; i < sorted.Length; i++)
-        {
-            if (sorted[i].Offset < sorted[i - 1].End)
-            {
-                Throw.InvalidArgument($"blob {Id}: ranges {sorted[i - 1]} and {sorted[i]} of one write overlap");
-            }
-        }
+        var sorted = SortedDisjoint(ranges);
 
         var size = Math.Max(_versions[^1].Size, sorted[^1].End);
         return Assign(sorted, size, nowUnixMs);
@@ -163,20 +150,7 @@ public sealed class BlobState
             Throw.InvalidArgument($"blob {Id}: size {size} is outside [0, {PageGeometry.MaxBlobSize}]");
         }
 
-        var sorted = ranges.ToArray();
-        foreach (var r in sorted)
-        {
-            r.Validate();
-        }
-
-        Array.Sort(sorted, (a, b) => a.Offset.CompareTo(b.Offset));
-        for (var i = 1; i < sorted.Length; i++)
-        {
-            if (sorted[i].Offset < sorted[i - 1].End)
-            {
-                Throw.InvalidArgument($"blob {Id}: ranges {sorted[i - 1]} and {sorted[i]} of one write overlap");
-            }
-        }
+        var sorted = SortedDisjoint(ranges);
 
         if (sorted.Length > 0 && sorted[^1].End > size)
         {
@@ -239,6 +213,27 @@ public sealed class BlobState
             PublishedAtAssign = Math.Min(publishedAtAssign ?? PublishedVersion, version - 1),
             Resizes = resizes,
         });
+    }
+
+    // The ranges of one write, validated, sorted by offset; InvalidArgument when two overlap.
+    private ByteRange[] SortedDisjoint(IReadOnlyList<ByteRange> ranges)
+    {
+        var sorted = ranges.ToArray();
+        foreach (var r in sorted)
+        {
+            r.Validate();
+        }
+
+        Array.Sort(sorted, (a, b) => a.Offset.CompareTo(b.Offset));
+        for (var i = 1; i < sorted.Length; i++)
+        {
+            if (sorted[i].Offset < sorted[i - 1].End)
+            {
+                Throw.InvalidArgument($"blob {Id}: ranges {sorted[i - 1]} and {sorted[i]} of one write overlap");
+            }
+        }
+
+        return sorted;
     }
 
     // A version's tree root; none for an empty version (only a resize to 0 makes one).
