@@ -136,7 +136,10 @@ public sealed record BlobSummary(ulong Id, string? Name, int PageSize, int Repli
 
     internal static BlobSummary From(BlobInfo i) => new(i.Id, string.IsNullOrEmpty(i.Name) ? null : i.Name, (int)i.PageSize,
         (int)i.Replication, i.LatestVersion, (long)i.LatestSize, i.ParentBlob == 0 ? null : i.ParentBlob, i.ParentVersion,
-        DateTimeOffset.FromUnixTimeMilliseconds(i.CreatedUnixMs)) { Retention = Protocol.RetentionConvert.ToCore(i.Retention) };
+        DateTimeOffset.FromUnixTimeMilliseconds(i.CreatedUnixMs))
+    {
+        Retention = Protocol.RetentionConvert.ToCore(i.Retention),
+    };
 }
 
 /// <summary>One version of a blob.</summary>
