@@ -39,6 +39,14 @@ public sealed class ResizeTests(ClusterFixture fixture)
         // Growing by a truncate, by a write past the end and by an append: the gap is zeros.
         var grown = await blob.TruncateAsync(30_000, Ct);
         (await ReadAllAsync(blob, grown)).ShouldBe([.. data[..cut], .. new byte[30_000 - cut]]);
+
+        // Reads that start inside the cut page, before and past the cut, see the kept bytes and zeros.
+        var around = new byte[200];
+        await blob.ReadAsync(grown, cut - 1, around, Ct);
+        around.ShouldBe([data[cut - 1], .. new byte[199]]);
+        var past = new byte[100];
+        await blob.ReadAsync(grown, cut + 5, past, Ct);
+        past.ShouldBe(new byte[100]);
         var tail = Random(100, 7);
         var appended = await blob.AppendAsync(tail, Ct);
         (await ReadAllAsync(blob, appended)).ShouldBe([.. data[..cut], .. new byte[30_000 - cut], .. tail]);

@@ -160,9 +160,12 @@ public sealed partial class SetupTests
         {
             // With merged /usr, dpkg knows a file under the path its package shipped it at.
             var (exit, output) = await Tools.RunAsync("dpkg", "-S", Path.Combine(directory, program));
-            if (exit == 0)
+            // A diverted file (/bin/sh by dash) first lists its diversions, then "package: path".
+            var owner = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .LastOrDefault(line => !line.StartsWith("diversion by ", StringComparison.Ordinal));
+            if (exit == 0 && owner is not null)
             {
-                return output.Split(':', 2)[0].Trim();
+                return owner.Split(':', 2)[0].Trim();
             }
         }
 

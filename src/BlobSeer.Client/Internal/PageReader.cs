@@ -163,16 +163,19 @@ internal static class PageReader
             return;
         }
 
+        if (visible <= offsetInPage)
+        {
+            // Only bytes past the cut are asked for: zeros, nothing to fetch.
+            destination.Span.Clear();
+            return;
+        }
+
         var whole = System.Buffers.ArrayPool<byte>.Shared.Rent((int)page.Length);
         try
         {
             await ReadAsync(cluster, page, 0, whole.AsMemory(0, (int)page.Length), ct).ConfigureAwait(false);
-            var n = Math.Clamp(visible - offsetInPage, 0, destination.Length);
-            if (n > 0)
-            {
-                whole.AsSpan(offsetInPage, n).CopyTo(destination.Span);
-            }
-
+            var n = Math.Min(visible - offsetInPage, destination.Length);
+            whole.AsSpan(offsetInPage, n).CopyTo(destination.Span);
             destination.Span[n..].Clear();
         }
         finally
