@@ -61,6 +61,10 @@ public sealed class RoundTripTests(SharedCluster cluster) : IDisposable
         (await Run("blob", "read", name)).ShouldSucceed().Stdout.ShouldBe(small);
         (await Run("blob", "read", name, "--version", "1")).ShouldSucceed().Stdout.ShouldBe(data);
 
+        var versions = JsonDocument.Parse((await Run("blob", "versions", name, "--json")).ShouldSucceed().Text).RootElement;
+        versions.EnumerateArray().Select(v => v.GetProperty("resizes").GetBoolean()).ShouldBe([false, false, true, true, true]);
+        (await Run("blob", "versions", name)).ShouldSucceed().Text.ShouldContain("size set to 700 B; 700 B at 0");
+
         var bad = await Run("blob", "truncate", name, "--size", "-1");
         bad.ExitCode.ShouldNotBe(0);
         (await Run("blob", "truncate", name)).ExitCode.ShouldNotBe(0, "--size is required");

@@ -22,7 +22,7 @@ internal static class JsonOutput
 
     public static VersionJson From(BlobVersionInfo v) => new(
         v.Version, v.Size, v.Published, v.Created.ToUniversalTime(), v.Ranges.Select(r => new RangeJson(r.Offset, r.Length)).ToArray(), v.Noop, v.Expired,
-        v.Labels);
+        v.Labels, v.Resizes);
 
     public static RetentionJson? From(BlobSeer.Core.Versions.RetentionPolicy? p) => p is null ? null : new(
         p.KeepLast, p.KeepYoungerThan is { } age ? BlobSeer.Core.Versions.RetentionPolicy.FormatDuration(age) : null, p.KeepTagged);
@@ -44,7 +44,7 @@ internal sealed record BlobJson(
 
 /// <summary>A version: one element of <c>blob versions</c>, or <c>version</c> of <c>blob info --version</c>.</summary>
 internal sealed record VersionJson(ulong Version, long Size, bool Published, DateTimeOffset Created, IReadOnlyList<RangeJson> Ranges, bool Noop, bool Expired,
-    IReadOnlyList<string> Labels);
+    IReadOnlyList<string> Labels, bool Resizes);
 
 /// <summary>A retention policy: <c>retention</c> of a blob; null fields are rules not given.</summary>
 internal sealed record RetentionJson(int? KeepLast, string? KeepYoungerThan, bool KeepTagged);

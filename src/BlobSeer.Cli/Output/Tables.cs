@@ -47,7 +47,7 @@ internal static class Tables
             Row("  size", $"{ByteSizes.Format(v.Size)} ({v.Size} bytes)");
             Row("  published", v.Published ? "yes" : "no (in flight)");
             Row("  created", Time(v.Created));
-            Row("  wrote", v.Noop ? "nothing (writer gave up; reads as the previous version)" : Ranges(v.Ranges, 8));
+            Row("  wrote", Wrote(v, "nothing (writer gave up; reads as the previous version)", 8));
             if (v.Labels.Count > 0)
             {
                 Row("  labels", string.Join(", ", v.Labels));
@@ -61,6 +61,13 @@ internal static class Tables
         Terminal.Stdout.Write(grid);
     }
 
+    // What a version did: its ranges, after the size it set when it resized the blob.
+    private static string Wrote(VersionJson v, string noop, int maxRanges)
+    {
+        var ranges = v.Noop ? noop : Ranges(v.Ranges, maxRanges);
+        return v.Resizes ? $"size set to {ByteSizes.Format(v.Size)}{(v.Ranges.Count == 0 && !v.Noop ? "" : "; " + ranges)}" : ranges;
+    }
+
     public static void Versions(IReadOnlyList<VersionJson> versions)
     {
         var table = new Table().Border(TableBorder.Simple).AddColumns("version", "size", "published", "created", "wrote", "labels");
@@ -68,7 +75,7 @@ internal static class Tables
         table.Columns[1].RightAligned();
         foreach (var v in versions)
         {
-            table.AddRow(Cells(v.Version.ToString(), ByteSizes.Format(v.Size), v.Published ? "yes" : "no", Time(v.Created), v.Noop ? "nothing (given up)" : Ranges(v.Ranges, 3),
+            table.AddRow(Cells(v.Version.ToString(), ByteSizes.Format(v.Size), v.Published ? "yes" : "no", Time(v.Created), Wrote(v, "nothing (given up)", 3),
                 v.Labels.Count == 0 ? "-" : string.Join(", ", v.Labels)));
         }
 
