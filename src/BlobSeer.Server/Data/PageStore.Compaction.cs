@@ -90,7 +90,7 @@ public sealed partial class PageStore
                 }
 
                 double ratio = file.Length == 0 ? 0 : (double)file.LiveBytes / file.Length;
-                if (ratio < _options.CompactionThreshold && ratio < bestRatio)
+                if (ratio < _options.CompactionThreshold && (ratio < bestRatio || (ratio == bestRatio && number < best)))
                 {
                     best = number;
                     bestRatio = ratio;
