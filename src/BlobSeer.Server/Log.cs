@@ -124,6 +124,24 @@ internal static partial class Log
         Message = "Could not truncate {Segment} back to {Offset} bytes after a failed append")]
     public static partial void RollbackFailed(ILogger logger, string segment, long offset, Exception exception);
 
+    [LoggerMessage(EventId = 3106, Level = LogLevel.Information,
+        Message = "Page store compacted {Segment}: {Copied} bytes copied forward, {Length} bytes of file removed")]
+    public static partial void Compacted(ILogger logger, string segment, long copied, long length);
+
+    [LoggerMessage(EventId = 3107, Level = LogLevel.Warning, Message = "Page store {Directory}: compaction failed, will retry")]
+    public static partial void CompactionFailed(ILogger logger, string directory, Exception exception);
+
+    [LoggerMessage(EventId = 3108, Level = LogLevel.Error,
+        Message = "Page store did not compact {Segment}: {Reason}; the file is kept")]
+    public static partial void CompactionSkipped(ILogger logger, string segment, string reason);
+
+    [LoggerMessage(EventId = 3109, Level = LogLevel.Warning, Message = "Page store {Directory}: scrub pass failed, will retry")]
+    public static partial void ScrubFailed(ILogger logger, string directory, Exception exception);
+
+    [LoggerMessage(EventId = 3110, Level = LogLevel.Information,
+        Message = "Page store {Directory} scrubbed {Pages} pages ({Bytes} bytes), {Corrupt} found corrupt")]
+    public static partial void PageScrubPassDone(ILogger logger, string directory, long pages, long bytes, long corrupt);
+
     // RPC host (Grpc.AspNetCore).
     [LoggerMessage(EventId = 5100, Level = LogLevel.Information, Message = "RPC server listening on {Endpoint} with {Services} services")]
     public static partial void Started(ILogger logger, string endpoint, int services);

@@ -50,6 +50,57 @@ public sealed class DataProviderClient(NodeChannel channel) : IDataProviderServi
     public ValueTask<DataStats> StatsAsync(Empty request, CancellationToken cancellationToken = default) =>
         new(Channel.CallAsync(static (s, r, o) => s.StatsAsync(r, o), _stub, request, ServicePaths.DataProvider.Stats, cancellationToken));
 
+    /// <inheritdoc/>
+    public ValueTask<DeletePagesResponse> DeletePagesAsync(DeletePagesRequest request, CancellationToken cancellationToken = default) =>
+        new(Channel.CallAsync(static (s, r, o) => s.DeletePagesAsync(r, o), _stub, request, ServicePaths.DataProvider.DeletePages, cancellationToken));
+
+    /// <summary>Deletes pages durably; ids the provider does not hold are skipped.</summary>
+    /// <param name="pageIds">16-byte page ids.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>How many of the pages were stored and are now deleted.</returns>
+    public async ValueTask<int> DeletePagesAsync(IEnumerable<ReadOnlyMemory<byte>> pageIds, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(pageIds);
+        var request = new DeletePagesRequest();
+        foreach (ReadOnlyMemory<byte> id in pageIds)
+        {
+            request.PageIds.Add(UnsafeByteOperations.UnsafeWrap(id));
+        }
+
+        DeletePagesResponse response = await DeletePagesAsync(request, cancellationToken).ConfigureAwait(false);
+        return (int)response.Deleted;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<ListPagesResponse> ListPagesAsync(ListPagesRequest request, CancellationToken cancellationToken = default) =>
+        new(Channel.CallAsync(static (s, r, o) => s.ListPagesAsync(r, o), _stub, request, ServicePaths.DataProvider.ListPages, cancellationToken));
+
+    /// <summary>Every page the provider stores, in id order, fetched <paramref name="pageSize"/> at a time.</summary>
+    /// <param name="pageSize">Pages per call; 0 for the provider's default.</param>
+    /// <param name="cancellationToken">Cancels the listing.</param>
+    /// <returns>The stored pages; a page put or deleted while the listing runs may or may not appear.</returns>
+    public async IAsyncEnumerable<StoredPage> ListAllPagesAsync(
+        int pageSize = 0, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(pageSize);
+        var request = new ListPagesRequest { Limit = (uint)pageSize };
+        while (true)
+        {
+            ListPagesResponse response = await ListPagesAsync(request, cancellationToken).ConfigureAwait(false);
+            foreach (StoredPage page in response.Pages)
+            {
+                yield return page;
+            }
+
+            if (response.Next.IsEmpty)
+            {
+                yield break;
+            }
+
+            request = new ListPagesRequest { After = response.Next, Limit = (uint)pageSize };
+        }
+    }
+
     /// <summary>Reads a byte range of a page into <paramref name="destination"/>.</summary>
     /// <param name="pageId">The cluster-unique page id.</param>
     /// <param name="offset">First byte of the range inside the stored page.</param>

@@ -28,4 +28,14 @@ public interface IDataProviderService
     /// <param name="request">The <c>Empty</c> message.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     ValueTask<DataStats> StatsAsync(Empty request, CancellationToken cancellationToken);
+
+    /// <summary>Deletes pages durably (acknowledged after fsync); ids not stored are skipped.</summary>
+    /// <param name="request">The <c>DeletePagesRequest</c> message; every id is 16 bytes.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<DeletePagesResponse> DeletePagesAsync(DeletePagesRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Lists stored pages in id order after <c>request.After</c>, at most <c>request.Limit</c> of them.</summary>
+    /// <param name="request">The <c>ListPagesRequest</c> message.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<ListPagesResponse> ListPagesAsync(ListPagesRequest request, CancellationToken cancellationToken);
 }

@@ -125,5 +125,11 @@ public static class ServicePaths
 
         /// <summary>Path of <c>Stats</c>.</summary>
         public const string Stats = "/" + Service + "/Stats";
+
+        /// <summary>Path of <c>DeletePages</c>.</summary>
+        public const string DeletePages = "/" + Service + "/DeletePages";
+
+        /// <summary>Path of <c>ListPages</c>.</summary>
+        public const string ListPages = "/" + Service + "/ListPages";
     }
 }

@@ -66,15 +66,62 @@ public sealed class DataProviderService(PageStore store) : IDataProviderService,
         }
     }
 
-    /// <summary>Pages and bytes stored, capacity and free space.</summary>
-    public ValueTask<DataStats> StatsAsync(Empty request, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(new DataStats
+    /// <summary>Pages and bytes stored, capacity and free space, and what deletion, compaction and scrubbing did.</summary>
+    public ValueTask<DataStats> StatsAsync(Empty request, CancellationToken cancellationToken)
+    {
+        PageStoreMaintenance m = store.Maintenance;
+        return ValueTask.FromResult(new DataStats
         {
             Pages = (ulong)store.PageCount,
             Bytes = (ulong)store.StoredBytes,
             CapacityBytes = (ulong)store.CapacityBytes,
             FreeBytes = (ulong)Math.Max(0, store.FreeBytes),
+            DeletedPages = (ulong)m.DeletedPages,
+            SegmentsCompacted = (ulong)m.SegmentsCompacted,
+            BytesReclaimed = (ulong)Math.Max(0, m.BytesReclaimed),
+            CompactionRunning = m.CompactionRunning,
+            ScrubPasses = (ulong)m.ScrubPasses,
+            ScrubPagesVerified = (ulong)m.ScrubPagesVerified,
+            ScrubBytesVerified = (ulong)m.ScrubBytesVerified,
+            ScrubCorruptFound = (ulong)m.ScrubCorruptFound,
+            ScrubLastPassUnixMs = m.ScrubLastPassUnixMs,
         });
+    }
+
+    /// <summary>Deletes pages durably; ids not stored are skipped.</summary>
+    public async ValueTask<DeletePagesResponse> DeletePagesAsync(DeletePagesRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var ids = new ReadOnlyMemory<byte>[request.PageIds.Count];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            ids[i] = request.PageIds[i].Memory;
+        }
+
+        int deleted = await store.DeleteAsync(ids, cancellationToken).ConfigureAwait(false);
+        return new DeletePagesResponse { Deleted = (uint)deleted };
+    }
+
+    /// <summary>Lists stored pages in id order, a page of them at a time.</summary>
+    public ValueTask<ListPagesResponse> ListPagesAsync(ListPagesRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        PageListing listing = store.ListPages(request.After.Span, (int)Math.Min(request.Limit, int.MaxValue));
+        var response = new ListPagesResponse { Next = UnsafeByteOperations.UnsafeWrap(listing.Next) };
+        foreach (StoredPageInfo page in listing.Pages)
+        {
+            response.Pages.Add(new StoredPage
+            {
+                PageId = UnsafeByteOperations.UnsafeWrap(page.PageId),
+                Length = (uint)page.Length,
+                Crc32C = page.Crc32C,
+                WrittenUnixMs = page.WrittenUnixMs,
+                Corrupt = page.Corrupt,
+            });
+        }
+
+        return ValueTask.FromResult(response);
+    }
 
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => store.DisposeAsync();

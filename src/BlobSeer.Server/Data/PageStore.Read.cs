@@ -40,7 +40,12 @@ public sealed partial class PageStore
                 throw new BlobSeerException(ErrorCode.NotFound, $"page {key} is not stored here") { ServerDetail = $"page store {_directory}" };
             }
 
-            handle = _segments[location.Segment];
+            handle = _segments[location.Segment].Handle;
+
+            // Compaction may retire the segment while this read runs: the reference keeps the
+            // file open until the read is done.
+            bool added = false;
+            handle.DangerousAddRef(ref added);
         }
 
         // Only the data is read, so the rented buffer is the page's own power-of-two size, not
@@ -53,7 +58,7 @@ public sealed partial class PageStore
             while (read < length)
             {
                 int n = await RandomAccess.ReadAsync(
-                    handle, buffer.AsMemory(read, length - read), location.RecordOffset + HeaderSize + read, cancellationToken)
+                    handle, buffer.AsMemory(read, length - read), location.DataOffset + read, cancellationToken)
                     .ConfigureAwait(false);
                 if (n == 0)
                 {
@@ -82,26 +87,39 @@ public sealed partial class PageStore
             ArrayPool<byte>.Shared.Return(buffer);
             throw;
         }
+        finally
+        {
+            handle.DangerousRelease();
+        }
     }
 
     private BlobSeerException CorruptRecord(PageKey key, Location location, string problem)
     {
         string segment = SegmentPath(location.Segment);
         Log.CorruptPage(_logger, key.ToString(), segment, location.RecordOffset);
-        lock (_lock)
-        {
-            // Remember it, so that a put of the page from a replica repairs it.
-            ref Location slot = ref CollectionsMarshal.GetValueRefOrNullRef(_index, key);
-            if (!Unsafe.IsNullRef(ref slot) && slot.Segment == location.Segment && slot.RecordOffset == location.RecordOffset)
-            {
-                slot.Corrupt = true;
-            }
-        }
-
+        _ = MarkCorrupt(key, location);
         return new BlobSeerException(ErrorCode.DataLoss, $"page {key} is corrupt: {problem}")
         {
             ServerDetail = $"in {segment} at offset {location.RecordOffset}",
         };
+    }
+
+    /// <summary>Remembers that the copy at <paramref name="location"/> failed its checksum, so
+    /// that a put of the page from a replica repairs it.</summary>
+    /// <returns>Whether it was not marked before (and is still the page's copy).</returns>
+    private bool MarkCorrupt(PageKey key, in Location location)
+    {
+        lock (_lock)
+        {
+            ref Location slot = ref CollectionsMarshal.GetValueRefOrNullRef(_index, key);
+            if (Unsafe.IsNullRef(ref slot) || slot.Segment != location.Segment || slot.RecordOffset != location.RecordOffset || slot.Corrupt)
+            {
+                return false;
+            }
+
+            slot.Corrupt = true;
+            return true;
+        }
     }
 }
 

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using BlobSeer.Core;
 using Microsoft.Win32.SafeHandles;
 
@@ -44,10 +43,13 @@ public sealed partial class PageStore
             {
                 int segment = segments[i];
                 bool last = i == segments.Count - 1;
-                SafeFileHandle handle = File.OpenHandle(SegmentPath(segment), FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
-                _segments.Add(segment, handle);
+                string path = SegmentPath(segment);
+                SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
                 long length = RandomAccess.GetLength(handle);
-                long end = ScanSegment(segment, handle, length, verifyData: last, scratch, ref report);
+                var file = new SegmentFile(handle, length);
+                _segments.Add(segment, file);
+                long v1Written = new DateTimeOffset(File.GetLastWriteTimeUtc(path)).ToUnixTimeMilliseconds();
+                long end = ScanSegment(segment, handle, length, v1Written, verifyData: last, scratch, ref report);
                 long kept = length;
                 if (end < length)
                 {
@@ -67,13 +69,16 @@ public sealed partial class PageStore
                         // never append behind it, or new records would be unreachable too.
                         Log.DamagedHeader(_logger, SegmentPath(segment), end, length - end);
                         report.DamagedHeaders++;
+                        file.Damaged = true;
                         needFreshSegment |= last;
                     }
                 }
 
                 _usedBytes += kept;
+                file.Length = kept;
                 if (last)
                 {
+                    _activeFile = file;
                     _activeHandle = handle;
                     _activeSegment = segment;
                     _activeEnd = kept;
@@ -99,40 +104,41 @@ public sealed partial class PageStore
     /// has a bad header.</summary>
     /// <returns>The offset where the scan stopped: the file length if every record is whole.</returns>
     private long ScanSegment(
-        int segment, SafeFileHandle handle, long length, bool verifyData, byte[] scratch, ref RecoveryCounts report)
+        int segment, SafeFileHandle handle, long length, long v1WrittenUnixMs, bool verifyData, byte[] scratch, ref RecoveryCounts report)
     {
         Span<byte> header = stackalloc byte[HeaderSize];
         long offset = 0;
-        while (length - offset >= HeaderSize
-            && RandomAccess.Read(handle, header, offset) == HeaderSize
-            && TryReadHeader(header, out PageKey key, out int dataLength, out uint crc)
-            && dataLength <= length - offset - HeaderSize)
+        while (length - offset >= HeaderSizeV1)
         {
-            bool corrupt = verifyData && StoredCrc(handle, offset + HeaderSize, dataLength, scratch) != crc;
-            if (corrupt)
+            int want = (int)Math.Min(HeaderSize, length - offset);
+            if (RandomAccess.Read(handle, header[..want], offset) != want
+                || !TryReadHeader(header[..want], v1WrittenUnixMs, out RecordHeader record)
+                || record.Size > length - offset)
             {
-                Log.CorruptPage(_logger, key.ToString(), SegmentPath(segment), offset);
-                report.CorruptPages++;
+                break;
             }
 
-            // First good copy wins (as on the write path); a good copy replaces a corrupt one.
-            ref Location slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_index, key, out bool exists);
-            if (!exists || (slot.Corrupt && !corrupt))
+            switch (record.Kind)
             {
-                if (exists)
-                {
-                    _storedBytes -= slot.Length;
-                }
-                else
-                {
-                    _pageCount++;
-                }
+                case RecordKind.Page:
+                    bool corrupt = verifyData && StoredCrc(handle, offset + record.HeaderLength, record.Length, scratch) != record.Crc;
+                    if (corrupt)
+                    {
+                        Log.CorruptPage(_logger, record.Key.ToString(), SegmentPath(segment), offset);
+                        report.CorruptPages++;
+                    }
 
-                slot = new Location(segment, offset, dataLength, crc, corrupt);
-                _storedBytes += dataLength;
+                    ApplyPage(record, segment, offset, corrupt);
+                    break;
+                case RecordKind.Touch:
+                    ApplyTouch(record, segment);
+                    break;
+                default:
+                    ApplyTombstone(record.Key);
+                    break;
             }
 
-            offset += HeaderSize + dataLength;
+            offset += record.Size;
         }
 
         return offset;
@@ -189,8 +195,8 @@ public sealed partial class PageStore
                     break; // re-read from here in the next window
                 }
 
-                if (TryReadHeader(window.Slice(at, HeaderSize), out _, out int dataLength, out _)
-                    && dataLength <= length - (windowStart + at) - HeaderSize)
+                if (TryReadHeader(window.Slice(at, HeaderSize), 0, out RecordHeader record)
+                    && record.Size <= length - (windowStart + at))
                 {
                     return true;
                 }

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Runtime.InteropServices;
 using System.Threading.Tasks.Sources;
 using BlobSeer.Core;
 using Microsoft.Win32.SafeHandles;
@@ -9,7 +8,8 @@ namespace BlobSeer.Server.Data;
 // The write path: callers validate and checksum on their own threads, then queue a PendingPut.
 // One appender drains the queue in batches, writes each batch with one gathered write, makes it
 // durable with one fsync (group commit), publishes it to the index and only then completes the
-// puts. A failed write is truncated away, so the file ends at the last durable record.
+// puts. A failed write is truncated away, so the file ends at the last durable record. A put of a
+// page already stored with the same content appends only a touch record (its new time).
 public sealed partial class PageStore
 {
     // 256 records = 512 iovecs, under Linux's IOV_MAX of 1024 for one pwritev.
@@ -29,7 +29,9 @@ public sealed partial class PageStore
     private readonly bool[] _decided = new bool[MaxBatchRecords];
     private readonly List<ChunkEntry> _chunk = new(MaxBatchRecords);
     private readonly List<ReadOnlyMemory<byte>> _gather = new(2 * MaxBatchRecords);
+    private readonly Dictionary<PageKey, (int Length, uint Crc)> _chunkPages = [];
     private readonly byte[] _headers;
+    private SegmentFile _activeFile = null!;
     private long _syncCount;
 
     /// <summary>Test hook: called after a chunk is written and before its fsync; an exception it
@@ -52,7 +54,9 @@ public sealed partial class PageStore
     /// over <see cref="PageStoreOptions.MaxPageBytes"/> or the checksum does not match.
     /// AlreadyExists: the id is stored with other content. ResourceExhausted: the capacity or
     /// the disk is full. Unavailable: an I/O error, or the store is closed.</exception>
-    /// <remarks>A put of an id already stored with the same length and checksum returns at once.</remarks>
+    /// <remarks>A put of an id already stored with the same length and checksum stores no second
+    /// copy: it durably refreshes the copy's write time (a small touch record), which
+    /// <see cref="ListPages"/> reports.</remarks>
     public ValueTask PutAsync(
         ReadOnlyMemory<byte> pageId, ReadOnlyMemory<byte> data, uint crc32c, CancellationToken cancellationToken = default)
     {
@@ -88,11 +92,10 @@ public sealed partial class PageStore
                 return Failed(Closed());
             }
 
-            if (_index.TryGetValue(key, out Location stored) && !stored.Corrupt)
+            if (_index.TryGetValue(key, out Location stored) && !stored.Corrupt
+                && (stored.Length != data.Length || stored.Crc != crc32c))
             {
-                return stored.Length == data.Length && stored.Crc == crc32c
-                    ? ValueTask.CompletedTask
-                    : Failed(Conflict(key, stored, data.Length, crc32c));
+                return Failed(Conflict(key, stored, data.Length, crc32c));
             }
         }
 
@@ -155,14 +158,22 @@ public sealed partial class PageStore
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
             // Whatever queued up during the previous fsync goes into this batch.
-            long bytes = 0;
-            while (_batch.Count < MaxBatchRecords && bytes < MaxBatchBytes && reader.TryRead(out PendingPut? put))
+            await _appendGate.WaitAsync().ConfigureAwait(false);
+            try
             {
-                _batch.Add(put);
-                bytes += HeaderSize + put.Data.Length;
-            }
+                long bytes = 0;
+                while (_batch.Count < MaxBatchRecords && bytes < MaxBatchBytes && reader.TryRead(out PendingPut? put))
+                {
+                    _batch.Add(put);
+                    bytes += HeaderSize + put.Data.Length;
+                }
 
-            AppendBatch();
+                AppendBatch();
+            }
+            finally
+            {
+                _appendGate.Release();
+            }
         }
     }
 
@@ -203,6 +214,7 @@ public sealed partial class PageStore
     {
         long segmentSize = _options.SegmentSizeBytes;
         long capacity = _options.CapacityBytes;
+        long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         long chunkStart = _activeEnd;
         long position = _activeEnd;
         for (int i = 0; i < count; i++)
@@ -214,20 +226,39 @@ public sealed partial class PageStore
                 continue;
             }
 
-            // A retry of a put that became durable while this one was queued.
-            lock (_lock)
+            // Stored already (or earlier in this chunk) with this content: only the time is new.
+            // Under the gate the index holds every record before this chunk, so the decision
+            // is the one recovery will make.
+            RecordKind kind = RecordKind.Page;
+            if (_chunkPages.TryGetValue(put.Key, out var pending))
             {
-                if (_index.TryGetValue(put.Key, out Location stored) && !stored.Corrupt)
+                if (pending.Length != put.Data.Length || pending.Crc != put.Crc)
                 {
-                    Decide(i, stored.Length == put.Data.Length && stored.Crc == put.Crc
-                        ? null
-                        : Conflict(put.Key, stored, put.Data.Length, put.Crc));
+                    Decide(i, Conflict(put.Key, new Location { Length = pending.Length, Crc = pending.Crc }, put.Data.Length, put.Crc));
                     continue;
+                }
+
+                kind = RecordKind.Touch;
+            }
+            else
+            {
+                lock (_lock)
+                {
+                    if (_index.TryGetValue(put.Key, out Location stored) && !stored.Corrupt)
+                    {
+                        if (stored.Length != put.Data.Length || stored.Crc != put.Crc)
+                        {
+                            Decide(i, Conflict(put.Key, stored, put.Data.Length, put.Crc));
+                            continue;
+                        }
+
+                        kind = RecordKind.Touch;
+                    }
                 }
             }
 
-            long record = HeaderSize + (long)put.Data.Length;
-            if (capacity > 0 && _usedBytes + (position - chunkStart) + record > capacity)
+            long record = HeaderSize + (kind == RecordKind.Page ? (long)put.Data.Length : 0);
+            if (kind == RecordKind.Page && capacity > 0 && _usedBytes + (position - chunkStart) + record > capacity)
             {
                 Decide(i, CapacityFull(put.Key, put.Data.Length));
                 continue;
@@ -249,14 +280,19 @@ public sealed partial class PageStore
 
             int slot = _chunk.Count;
             var header = _headers.AsMemory(slot * HeaderSize, HeaderSize);
-            WriteHeader(header.Span, put.Key, put.Data.Length, put.Crc);
+            WriteHeader(header.Span, kind, put.Key, put.Data.Length, put.Crc, now);
             _gather.Add(header);
-            if (!put.Data.IsEmpty)
+            if (kind == RecordKind.Page)
             {
-                _gather.Add(put.Data);
+                if (!put.Data.IsEmpty)
+                {
+                    _gather.Add(put.Data);
+                }
+
+                _chunkPages[put.Key] = (put.Data.Length, put.Crc);
             }
 
-            _chunk.Add(new ChunkEntry(i, position));
+            _chunk.Add(new ChunkEntry(i, position, kind, now));
             position += record;
         }
 
@@ -269,33 +305,15 @@ public sealed partial class PageStore
     /// <returns>Null on success, else the error the chunk's puts got.</returns>
     private Exception? CommitChunk(long start, long end)
     {
+        _chunkPages.Clear();
         if (_chunk.Count == 0)
         {
             return null;
         }
 
-        Exception? error = null;
-        try
-        {
-            RandomAccess.Write(_activeHandle, _gather, start);
-            if (FaultBeforeFlush?.Invoke() is { } fault)
-            {
-                throw fault;
-            }
-
-            RandomAccess.FlushToDisk(_activeHandle);
-            Interlocked.Increment(ref _syncCount);
-        }
-        catch (IOException e)
-        {
-            error = TranslateWriteError(e);
-            RollBack(start);
-        }
-
+        Exception? error = WriteChunk(start, end);
         if (error is null)
         {
-            _activeEnd = end;
-            Interlocked.Add(ref _usedBytes, end - start);
             Publish();
         }
         else
@@ -311,8 +329,41 @@ public sealed partial class PageStore
         return error;
     }
 
-    /// <summary>Adds a durable chunk to the index. Two puts of one id in a chunk: the first
-    /// wins, as recovery decides too.</summary>
+    /// <summary>Writes <see cref="_gather"/> at <paramref name="start"/> of the active segment
+    /// and fsyncs it; on an I/O error truncates back to <paramref name="start"/>. Caller holds
+    /// the append gate and clears <see cref="_gather"/>.</summary>
+    /// <returns>Null on success, else the translated error.</returns>
+    private BlobSeerException? WriteChunk(long start, long end)
+    {
+        try
+        {
+            RandomAccess.Write(_activeHandle, _gather, start);
+            if (FaultBeforeFlush?.Invoke() is { } fault)
+            {
+                throw fault;
+            }
+
+            RandomAccess.FlushToDisk(_activeHandle);
+            Interlocked.Increment(ref _syncCount);
+        }
+        catch (IOException e)
+        {
+            BlobSeerException error = TranslateWriteError(e);
+            RollBack(start);
+            return error;
+        }
+
+        _activeEnd = end;
+        Interlocked.Add(ref _usedBytes, end - start);
+        lock (_lock)
+        {
+            _activeFile.Length = end;
+        }
+
+        return null;
+    }
+
+    /// <summary>Adds a durable chunk to the index, by the rules recovery applies.</summary>
     private void Publish()
     {
         lock (_lock)
@@ -320,26 +371,16 @@ public sealed partial class PageStore
             foreach (ChunkEntry entry in _chunk)
             {
                 PendingPut put = _batch[entry.Index];
-                ref Location slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_index, put.Key, out bool exists);
-                if (exists && !slot.Corrupt)
+                var record = new RecordHeader(entry.Kind, put.Key, put.Data.Length, put.Crc, entry.WrittenUnixMs, HeaderSize);
+                if (entry.Kind == RecordKind.Page)
                 {
-                    Decide(entry.Index, slot.Length == put.Data.Length && slot.Crc == put.Crc
-                        ? null
-                        : Conflict(put.Key, slot, put.Data.Length, put.Crc));
-                    continue;
-                }
-
-                if (exists)
-                {
-                    _storedBytes -= slot.Length; // replaces a copy known to be corrupt
+                    ApplyPage(record, _activeSegment, entry.RecordOffset, corrupt: false);
                 }
                 else
                 {
-                    _pageCount++;
+                    ApplyTouch(record, _activeSegment);
                 }
 
-                slot = new Location(_activeSegment, entry.RecordOffset, put.Data.Length, put.Crc, Corrupt: false);
-                _storedBytes += put.Data.Length;
                 Decide(entry.Index, null);
             }
         }
@@ -390,11 +431,13 @@ public sealed partial class PageStore
             throw;
         }
 
+        var file = new SegmentFile(handle, 0);
         lock (_lock)
         {
-            _segments[segment] = handle;
+            _segments[segment] = file;
         }
 
+        _activeFile = file;
         _activeHandle = handle;
         _activeSegment = segment;
         _activeEnd = 0;
@@ -428,7 +471,7 @@ public sealed partial class PageStore
         }
     }
 
-    private readonly record struct ChunkEntry(int Index, long RecordOffset);
+    private readonly record struct ChunkEntry(int Index, long RecordOffset, RecordKind Kind, long WrittenUnixMs);
 
     /// <summary>A queued put and the completion its caller awaits; pooled, so a put allocates
     /// nothing in steady state.</summary>

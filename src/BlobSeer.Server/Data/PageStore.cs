@@ -15,20 +15,26 @@ namespace BlobSeer.Server.Data;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Record format, little-endian, <see cref="HeaderSize"/> = 36 bytes of header then the data:
+/// Record format (version 2), little-endian, <see cref="HeaderSize"/> = 44 bytes of header then
+/// the data of a page record:
 /// <code>
 ///  0  u32  magic 0x67705342 ("BSpg")
-///  4  u16  format version (1)
-///  6  u16  flags (0)
+///  4  u16  format version (2; version 1 records, below, still open)
+///  6  u16  kind: 0 page, 1 tombstone (the id is deleted), 2 touch (the page was put again)
 ///  8  16B  page id
-/// 24  u32  data length
-/// 28  u32  CRC-32C of the data
-/// 32  u32  CRC-32C of bytes 0..31 (the header checksum)
-/// 36  ...  data
+/// 24  u32  page: data length; touch: the page's length; tombstone: 0
+/// 28  u32  page, touch: CRC-32C of the data; tombstone: the segment it was first written in
+/// 32  i64  unix ms: when the page was put (page, touch) or deleted (tombstone)
+/// 40  u32  CRC-32C of bytes 0..39 (the header checksum)
+/// 44  ...  data (page records only)
 /// </code>
+/// Version 1 records have a 36-byte header: bytes 0..31 as above with flags 0 at 6, no time,
+/// the header checksum at 32; their write time is the segment file's modification time.
 /// Segment files are <c>segment-NNNNNN.dat</c>; only the highest-numbered one is appended to,
 /// and it is fsync'd before the next one is created, so only the last segment can hold records
-/// that were never acknowledged.
+/// that were never acknowledged. Scanning the segments in number order and applying each record
+/// in turn (<see cref="ApplyPage"/>, <see cref="ApplyTouch"/>, <see cref="ApplyTombstone"/>) gives
+/// the index; the write path and compaction keep that order meaningful (decision 0015).
 /// </para>
 /// <para>
 /// Thread safety: every member may be called concurrently. Reads are positional and run in
@@ -38,15 +44,20 @@ namespace BlobSeer.Server.Data;
 /// </remarks>
 public sealed partial class PageStore : IAsyncDisposable, IDisposable
 {
-    /// <summary>Bytes of a record header in a segment file.</summary>
-    public const int HeaderSize = 36;
+    /// <summary>Bytes of a record header in a segment file (format version 2).</summary>
+    public const int HeaderSize = 44;
+
+    /// <summary>Bytes of a record header of format version 1, which the store still reads.</summary>
+    public const int HeaderSizeV1 = 36;
 
     /// <summary>Bytes of a page id.</summary>
     public const int PageIdBytes = 16;
 
     private const uint Magic = 0x67705342;
-    private const ushort FormatVersion = 1;
-    private const int HeaderChecksummedBytes = 32;
+    private const ushort FormatVersion = 2;
+    private const ushort FormatVersionV1 = 1;
+    private const int HeaderChecksummedBytes = 40;
+    private const int HeaderChecksummedBytesV1 = 32;
     private const string SegmentPrefix = "segment-";
     private const string SegmentSuffix = ".dat";
     private const string LockFileName = "store.lock";
@@ -58,11 +69,15 @@ public sealed partial class PageStore : IAsyncDisposable, IDisposable
     private readonly Channel<PendingPut> _queue =
         Channel.CreateUnbounded<PendingPut>(new UnboundedChannelOptions { SingleReader = true });
 
-    // _lock guards the index, the segment handles, the page counters and _disposed. It is held
-    // only for dictionary work, never across I/O.
+    // _lock guards the index, the segment table, the page counters and _disposed. It is held
+    // only for dictionary work, never across I/O. _appendGate is held by whoever appends
+    // (the appender for a batch, a delete, a compaction step) from the decision what to write
+    // until the written records are in the index, so each such decision sees every record
+    // before it.
     private readonly Lock _lock = new();
+    private readonly SemaphoreSlim _appendGate = new(1, 1);
     private readonly Dictionary<PageKey, Location> _index = [];
-    private readonly Dictionary<int, SafeFileHandle> _segments = [];
+    private readonly Dictionary<int, SegmentFile> _segments = [];
     private long _pageCount;
     private long _storedBytes;
     private bool _disposed;
@@ -70,6 +85,10 @@ public sealed partial class PageStore : IAsyncDisposable, IDisposable
     // Bytes in segment files. Written by recovery and then only by the appender.
     private long _usedBytes;
     private Task _appender = Task.CompletedTask;
+    private readonly CancellationTokenSource _stopping = new();
+    private bool _backgroundStarted;
+    private Task _compactor = Task.CompletedTask;
+    private Task _scrubber = Task.CompletedTask;
 
     private PageStore(PageStoreOptions options, string directory, SafeFileHandle lockFile, ILogger logger)
     {
@@ -123,6 +142,39 @@ public sealed partial class PageStore : IAsyncDisposable, IDisposable
 
         store._appender = Task.Run(store.RunAppenderAsync);
         return store;
+    }
+
+    /// <summary>
+    /// Starts the background compactor and scrubber, each unless its rate
+    /// (<see cref="PageStoreOptions.CompactionBytesPerSecond"/>,
+    /// <see cref="PageStoreOptions.ScrubBytesPerSecond"/>) is 0. They stop when the store is disposed.
+    /// </summary>
+    /// <exception cref="BlobSeerException">Already started (FailedPrecondition), or the store is closed (Unavailable).</exception>
+    public void StartBackgroundTasks()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                throw Closed();
+            }
+
+            if (_backgroundStarted)
+            {
+                Throw.Error(ErrorCode.FailedPrecondition, $"the background tasks of page store {_directory} are already running");
+            }
+
+            _backgroundStarted = true;
+            if (_options.CompactionBytesPerSecond > 0)
+            {
+                _compactor = Task.Run(() => RunCompactorAsync(_stopping.Token));
+            }
+
+            if (_options.ScrubBytesPerSecond > 0)
+            {
+                _scrubber = Task.Run(() => RunScrubberAsync(_stopping.Token));
+            }
+        }
     }
 
     /// <summary>The options the store was opened with.</summary>
@@ -179,6 +231,8 @@ public sealed partial class PageStore : IAsyncDisposable, IDisposable
     {
         if (BeginDispose())
         {
+            Task.WhenAll(_compactor, _scrubber).GetAwaiter().GetResult();
+            _queue.Writer.TryComplete();
             _appender.GetAwaiter().GetResult();
             CloseFiles();
         }
@@ -189,6 +243,8 @@ public sealed partial class PageStore : IAsyncDisposable, IDisposable
     {
         if (BeginDispose())
         {
+            await Task.WhenAll(_compactor, _scrubber).ConfigureAwait(false);
+            _queue.Writer.TryComplete();
             await _appender.ConfigureAwait(false);
             CloseFiles();
         }
@@ -206,8 +262,9 @@ public sealed partial class PageStore : IAsyncDisposable, IDisposable
             _disposed = true;
         }
 
-        // The appender drains what is queued, then its loop ends.
-        _queue.Writer.TryComplete();
+        // The background tasks stop first (they may be appending); then the appender drains
+        // what is queued, and its loop ends.
+        _stopping.Cancel();
         return true;
     }
 
@@ -216,15 +273,30 @@ public sealed partial class PageStore : IAsyncDisposable, IDisposable
         lock (_lock)
         {
             _disposed = true;
-            foreach (SafeFileHandle handle in _segments.Values)
+            foreach (SegmentFile file in _segments.Values)
             {
-                handle.Dispose();
+                file.Handle.Dispose();
             }
 
             _segments.Clear();
         }
 
         _lockFile.Dispose();
+        _stopping.Dispose();
+    }
+
+    /// <summary>Test hook: what kill -9 leaves: the files are closed where they stand, nothing
+    /// queued is written, no background task finishes its step.</summary>
+    internal void SimulateCrash()
+    {
+        lock (_lock)
+        {
+            _disposed = true;
+        }
+
+        _stopping.Cancel();
+        _queue.Writer.TryComplete();
+        CloseFiles();
     }
 
     private string SegmentPath(int segment) => Path.Combine(_directory, $"{SegmentPrefix}{segment:D6}{SegmentSuffix}");
@@ -233,47 +305,110 @@ public sealed partial class PageStore : IAsyncDisposable, IDisposable
     // a replica that cannot be reached, and the network edge maps our codes 1:1.
     private BlobSeerException Closed() => new(ErrorCode.Unavailable, "page store is closed") { ServerDetail = $"page store {_directory}" };
 
-    private static void WriteHeader(Span<byte> header, PageKey key, int length, uint crc)
+    private static void WriteHeader(Span<byte> header, RecordKind kind, PageKey key, int length, uint crc, long writtenUnixMs)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(header, Magic);
         BinaryPrimitives.WriteUInt16LittleEndian(header[4..], FormatVersion);
-        BinaryPrimitives.WriteUInt16LittleEndian(header[6..], 0);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[6..], (ushort)kind);
         key.Write(header.Slice(8, PageIdBytes));
         BinaryPrimitives.WriteUInt32LittleEndian(header[24..], (uint)length);
         BinaryPrimitives.WriteUInt32LittleEndian(header[28..], crc);
-        BinaryPrimitives.WriteUInt32LittleEndian(header[32..], Crc32C.Compute(header[..HeaderChecksummedBytes]));
+        BinaryPrimitives.WriteInt64LittleEndian(header[32..], writtenUnixMs);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[40..], Crc32C.Compute(header[..HeaderChecksummedBytes]));
     }
 
-    /// <summary>Parses a header; false if the magic, version, flags or header checksum are wrong.</summary>
-    private static bool TryReadHeader(ReadOnlySpan<byte> header, out PageKey key, out int length, out uint crc)
+    /// <summary>Parses a header of either format version from the start of
+    /// <paramref name="header"/> (up to <see cref="HeaderSize"/> bytes, fewer at a file's end);
+    /// false if the magic, version, kind, header checksum or length are wrong or the bytes end
+    /// inside the header. A version 1 record gets <paramref name="v1WrittenUnixMs"/> as its time.</summary>
+    private static bool TryReadHeader(ReadOnlySpan<byte> header, long v1WrittenUnixMs, out RecordHeader record)
     {
-        key = default;
-        length = 0;
-        crc = 0;
-        if (BinaryPrimitives.ReadUInt32LittleEndian(header) != Magic
-            || BinaryPrimitives.ReadUInt16LittleEndian(header[4..]) != FormatVersion
-            || BinaryPrimitives.ReadUInt16LittleEndian(header[6..]) != 0
-            || BinaryPrimitives.ReadUInt32LittleEndian(header[32..]) != Crc32C.Compute(header[..HeaderChecksummedBytes]))
+        record = default;
+        if (header.Length < HeaderSizeV1 || BinaryPrimitives.ReadUInt32LittleEndian(header) != Magic)
         {
             return false;
         }
 
-        uint dataLength = BinaryPrimitives.ReadUInt32LittleEndian(header[24..]);
-        if (dataLength > PageStoreOptions.MaxPageBytesLimit)
+        ushort version = BinaryPrimitives.ReadUInt16LittleEndian(header[4..]);
+        ushort kind = BinaryPrimitives.ReadUInt16LittleEndian(header[6..]);
+        int headerLength;
+        long written;
+        if (version == FormatVersionV1)
+        {
+            if (kind != 0 || BinaryPrimitives.ReadUInt32LittleEndian(header[32..]) != Crc32C.Compute(header[..HeaderChecksummedBytesV1]))
+            {
+                return false;
+            }
+
+            headerLength = HeaderSizeV1;
+            written = v1WrittenUnixMs;
+        }
+        else if (version == FormatVersion && header.Length >= HeaderSize && kind <= (ushort)RecordKind.Touch)
+        {
+            if (BinaryPrimitives.ReadUInt32LittleEndian(header[40..]) != Crc32C.Compute(header[..HeaderChecksummedBytes]))
+            {
+                return false;
+            }
+
+            headerLength = HeaderSize;
+            written = BinaryPrimitives.ReadInt64LittleEndian(header[32..]);
+        }
+        else
         {
             return false;
         }
 
-        key = PageKey.Read(header.Slice(8, PageIdBytes));
-        length = (int)dataLength;
-        crc = BinaryPrimitives.ReadUInt32LittleEndian(header[28..]);
+        uint length = BinaryPrimitives.ReadUInt32LittleEndian(header[24..]);
+        if (length > PageStoreOptions.MaxPageBytesLimit || ((RecordKind)kind == RecordKind.Tombstone && length != 0))
+        {
+            return false;
+        }
+
+        record = new RecordHeader(
+            (RecordKind)kind, PageKey.Read(header.Slice(8, PageIdBytes)), (int)length,
+            BinaryPrimitives.ReadUInt32LittleEndian(header[28..]), written, headerLength);
         return true;
+    }
+
+    /// <summary>What a record is: <see cref="RecordKind.Page"/> records carry the data.</summary>
+    private enum RecordKind : ushort
+    {
+        Page = 0,
+        Tombstone = 1,
+        Touch = 2,
+    }
+
+    /// <summary>A parsed record header. <see cref="Crc"/> of a tombstone is the segment it was
+    /// first written in: the copies it hides are in that segment or older ones.</summary>
+    private readonly record struct RecordHeader(RecordKind Kind, PageKey Key, int Length, uint Crc, long WrittenUnixMs, int HeaderLength)
+    {
+        /// <summary>Bytes the record takes in its segment.</summary>
+        public long Size => HeaderLength + (Kind == RecordKind.Page ? (long)Length : 0);
+    }
+
+    /// <summary>An open segment file: the handle readers share, its length (complete records
+    /// only: the active one grows after each fsync) and the bytes of the records the index
+    /// points at (what compaction would copy).</summary>
+    private sealed class SegmentFile(SafeFileHandle handle, long length)
+    {
+        public SafeFileHandle Handle { get; } = handle;
+
+        public long Length { get; set; } = length;
+
+        public long LiveBytes { get; set; }
+
+        /// <summary>Recovery stopped at a damaged header: the bytes past it are kept for a
+        /// repair tool, so the segment is never compacted.</summary>
+        public bool Damaged { get; set; }
     }
 
     /// <summary>A page id as two big-endian halves, so that equality is two compares and
     /// <see cref="ToString"/> prints the id's bytes in order.</summary>
-    internal readonly record struct PageKey(ulong High, ulong Low)
+    internal readonly record struct PageKey(ulong High, ulong Low) : IComparable<PageKey>
     {
+        /// <summary>Orders keys as their bytes compare (big-endian halves, unsigned).</summary>
+        public int CompareTo(PageKey other) => High != other.High ? High.CompareTo(other.High) : Low.CompareTo(other.Low);
+
         public static PageKey Read(ReadOnlySpan<byte> pageId)
         {
             if (pageId.Length != PageIdBytes)
@@ -299,8 +434,16 @@ public sealed partial class PageStore : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Where a record lives. <see cref="Corrupt"/>: its data failed a checksum, so a new
-    /// put of the same id is accepted and replaces it.</summary>
-    private record struct Location(int Segment, long RecordOffset, int Length, uint Crc, bool Corrupt);
+    /// put of the same id is accepted and replaces it. <see cref="WrittenUnixMs"/>: when the page
+    /// was last put; <see cref="TimeSegment"/>: the segment holding the record that says so (the
+    /// page record itself or a later touch), which compaction must carry forward.</summary>
+    private record struct Location(
+        int Segment, long RecordOffset, int HeaderLength, int Length, uint Crc, bool Corrupt, long WrittenUnixMs, int TimeSegment)
+    {
+        public readonly long DataOffset => RecordOffset + HeaderLength;
+
+        public readonly long RecordSize => HeaderLength + (long)Length;
+    }
 
     private static partial class NativeMethods
     {

@@ -34,6 +34,25 @@ public sealed class PageStoreOptions
     /// <summary>The largest page accepted by <see cref="PageStore.PutAsync"/>. Default 8 MiB.</summary>
     public int MaxPageBytes { get; init; } = 8 << 20;
 
+    /// <summary>
+    /// A sealed segment is compacted (its live records copied forward, the file deleted) once the
+    /// records the index still points at take less than this fraction of it. Default 0.5; 0
+    /// compacts only segments with nothing live, 1 any segment with anything dead. 0..1.
+    /// </summary>
+    public double CompactionThreshold { get; init; } = 0.5;
+
+    /// <summary>
+    /// The most bytes per second compaction reads (and so copies). Default 64 MiB/s; 0 turns the
+    /// background compactor off (<see cref="PageStore.CompactAsync"/> then runs unbounded).
+    /// </summary>
+    public long CompactionBytesPerSecond { get; init; } = 64L << 20;
+
+    /// <summary>
+    /// The most bytes per second the scrubber re-reads to verify checksums. Default 16 MiB/s; 0
+    /// turns the background scrubber off (<see cref="PageStore.ScrubAsync"/> then runs unbounded).
+    /// </summary>
+    public long ScrubBytesPerSecond { get; init; } = 16L << 20;
+
     /// <summary>Checks the values; throws <see cref="BlobSeerException"/> with <see cref="ErrorCode.InvalidArgument"/>.</summary>
     public void Validate()
     {
@@ -55,6 +74,21 @@ public sealed class PageStoreOptions
         if (MaxPageBytes is < 1 or > MaxPageBytesLimit)
         {
             Throw.InvalidArgument($"page store max page size {MaxPageBytes} is outside 1..{MaxPageBytesLimit} bytes");
+        }
+
+        if (!(CompactionThreshold is >= 0 and <= 1))
+        {
+            Throw.InvalidArgument($"page store compaction threshold {CompactionThreshold} is outside 0..1");
+        }
+
+        if (CompactionBytesPerSecond < 0)
+        {
+            Throw.InvalidArgument($"page store compaction rate {CompactionBytesPerSecond} bytes/s is negative (0 turns compaction off)");
+        }
+
+        if (ScrubBytesPerSecond < 0)
+        {
+            Throw.InvalidArgument($"page store scrub rate {ScrubBytesPerSecond} bytes/s is negative (0 turns scrubbing off)");
         }
     }
 }

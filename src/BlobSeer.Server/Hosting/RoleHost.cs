@@ -156,7 +156,15 @@ public sealed class RoleHost : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var h = new RoleHost(Role.Data, options.Directory);
-        var store = PageStore.Open(new PageStoreOptions { Directory = Path.Combine(options.Directory, "pages"), CapacityBytes = options.CapacityBytes });
+        var store = PageStore.Open(new PageStoreOptions
+        {
+            Directory = Path.Combine(options.Directory, "pages"),
+            CapacityBytes = options.CapacityBytes,
+            CompactionThreshold = options.CompactionThreshold,
+            CompactionBytesPerSecond = options.CompactionBytesPerSecond,
+            ScrubBytesPerSecond = options.ScrubBytesPerSecond,
+        }, Logger(loggers));
+        store.StartBackgroundTasks();
         var service = new DataProviderService(store);
         h._owned.Add(service);
         h.DataProvider = service;

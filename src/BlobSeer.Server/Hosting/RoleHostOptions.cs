@@ -162,6 +162,15 @@ public sealed record DataHostOptions : RoleHostOptions
     /// <summary>Limits of the page transport listener; null (the default) for <see cref="Data.PageTransportLimits"/>' defaults.</summary>
     public Data.PageTransportLimits? PageTransportLimits { get; init; }
 
+    /// <summary><see cref="Data.PageStoreOptions.CompactionThreshold"/> of the provider's page store (default 0.5).</summary>
+    public double CompactionThreshold { get; init; } = 0.5;
+
+    /// <summary><see cref="Data.PageStoreOptions.CompactionBytesPerSecond"/> (default 64 MiB/s; 0: no background compaction).</summary>
+    public long CompactionBytesPerSecond { get; init; } = 64L << 20;
+
+    /// <summary><see cref="Data.PageStoreOptions.ScrubBytesPerSecond"/> (default 16 MiB/s; 0: no background scrubbing).</summary>
+    public long ScrubBytesPerSecond { get; init; } = 16L << 20;
+
     /// <inheritdoc/>
     public override void Validate()
     {

@@ -18,4 +18,10 @@ internal sealed class DataProviderGrpcService(IDataProviderService service) : Pr
 
     public override Task<DataStats> Stats(Empty request, ServerCallContext context) =>
         service.StatsAsync(request, context.CancellationToken).AsTask();
+
+    public override Task<DeletePagesResponse> DeletePages(DeletePagesRequest request, ServerCallContext context) =>
+        service.DeletePagesAsync(request, context.CancellationToken).AsTask();
+
+    public override Task<ListPagesResponse> ListPages(ListPagesRequest request, ServerCallContext context) =>
+        service.ListPagesAsync(request, context.CancellationToken).AsTask();
 }

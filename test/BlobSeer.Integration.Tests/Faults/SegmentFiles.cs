@@ -3,9 +3,10 @@ using System.Buffers.Binary;
 namespace BlobSeer.Integration.Tests.Faults;
 
 /// <summary>One page record in a data provider's segment file.</summary>
-internal sealed record SegmentRecord(string File, long Offset, byte[] PageId, int Length, uint Crc)
+internal sealed record SegmentRecord(string File, long Offset, byte[] PageId, int Length, uint Crc, int HeaderSize = SegmentRecord.HeaderSizeV2)
 {
-    public const int HeaderSize = 36;
+    public const int HeaderSizeV1 = 36;
+    public const int HeaderSizeV2 = 44;
 
     public long DataOffset => Offset + HeaderSize;
 
@@ -16,8 +17,10 @@ internal sealed record SegmentRecord(string File, long Offset, byte[] PageId, in
 
 /// <summary>
 /// Reads and damages a data provider's <c>pages/segment-NNNNNN.dat</c> files the way a failing disk
-/// or a crash would, from the record format documented on PageStore: a 36-byte header (magic
-/// "BSpg", format, flags, 16-byte page id, data length, data CRC32C, header CRC32C) then the data.
+/// or a crash would, from the record format documented on PageStore: a 44-byte header (magic
+/// "BSpg", format 2, kind, 16-byte page id, data length, data CRC32C, write time, header CRC32C)
+/// then the data of a page record; tombstones and touches have no data and are skipped here.
+/// Format 1 records (36-byte header, no kind, no time) are read too.
 /// </summary>
 internal static class SegmentFiles
 {
@@ -26,23 +29,35 @@ internal static class SegmentFiles
     public static IReadOnlyList<string> Of(string providerDirectory) =>
         [.. Directory.GetFiles(Path.Combine(providerDirectory, "pages"), "segment-*.dat").Order(StringComparer.Ordinal)];
 
-    /// <summary>The records of a segment, up to the first header that is not one.</summary>
+    /// <summary>The page records of a segment, up to the first header that is not one.</summary>
     public static List<SegmentRecord> Records(string file)
     {
         var bytes = File.ReadAllBytes(file);
         var records = new List<SegmentRecord>();
         long at = 0;
-        while (at + SegmentRecord.HeaderSize <= bytes.Length && BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan((int)at)) == Magic)
+        while (at + SegmentRecord.HeaderSizeV1 <= bytes.Length && BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan((int)at)) == Magic)
         {
-            var header = bytes.AsSpan((int)at, SegmentRecord.HeaderSize);
-            var length = BinaryPrimitives.ReadInt32LittleEndian(header[24..]);
-            if (length < 0 || at + SegmentRecord.HeaderSize + length > bytes.Length)
+            var version = BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan((int)at + 4));
+            var headerSize = version == 1 ? SegmentRecord.HeaderSizeV1 : SegmentRecord.HeaderSizeV2;
+            if (at + headerSize > bytes.Length)
             {
                 break;
             }
 
-            records.Add(new SegmentRecord(file, at, header.Slice(8, 16).ToArray(), length, BinaryPrimitives.ReadUInt32LittleEndian(header[28..])));
-            at += SegmentRecord.HeaderSize + length;
+            var header = bytes.AsSpan((int)at, headerSize);
+            var page = version == 1 || BinaryPrimitives.ReadUInt16LittleEndian(header[6..]) == 0;
+            var length = page ? BinaryPrimitives.ReadInt32LittleEndian(header[24..]) : 0;
+            if (length < 0 || at + headerSize + length > bytes.Length)
+            {
+                break;
+            }
+
+            if (page)
+            {
+                records.Add(new SegmentRecord(file, at, header.Slice(8, 16).ToArray(), length, BinaryPrimitives.ReadUInt32LittleEndian(header[28..]), headerSize));
+            }
+
+            at += headerSize + length;
         }
 
         return records;

@@ -377,7 +377,7 @@ public sealed class PageStoreTests : IDisposable
     public async Task Capacity_limit_is_reported_as_resource_exhausted_and_earlier_pages_stay_intact()
     {
         const int size = 64 << 10;
-        long capacity = 5 * (Header + size) + 100;
+        long capacity = 5 * (Header + size) + 120;
         Page[] pages = [.. Enumerable.Range(0, 7).Select(i => MakePage(size, i))];
         using (var store = Open(capacity: capacity))
         {
@@ -387,7 +387,7 @@ public sealed class PageStoreTests : IDisposable
                 await Put(store, pages[i]);
             }
 
-            store.FreeBytes.ShouldBe(100);
+            store.FreeBytes.ShouldBe(120);
             var error = await ShouldFail(() => Put(store, pages[5]), ErrorCode.ResourceExhausted);
             error.Message.ShouldContain("full");
             await Put(store, MakePage(64, 50)); // a small page still fits
@@ -500,7 +500,8 @@ public sealed class PageStoreTests : IDisposable
         long used = store.UsedBytes;
         await Put(store, a);
         await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Put(store, a)));
-        store.UsedBytes.ShouldBe(used);
+        store.UsedBytes.ShouldBe(used + 9 * Header, "no second copy: each repeated put appends only a touch header");
+        store.StoredBytes.ShouldBe(a.Data.Length);
         store.PageCount.ShouldBe(1);
 
         byte[] other = [.. a.Data];

@@ -244,5 +244,11 @@ public sealed partial class RpcTests
 
             return ValueTask.FromResult(new DataStats { Pages = (ulong)_pages.Count, Bytes = bytes });
         }
+
+        public ValueTask<DeletePagesResponse> DeletePagesAsync(DeletePagesRequest request, CancellationToken cancellationToken) =>
+            throw new BlobSeerException(ErrorCode.Unimplemented, "DeletePages is not faked");
+
+        public ValueTask<ListPagesResponse> ListPagesAsync(ListPagesRequest request, CancellationToken cancellationToken) =>
+            throw new BlobSeerException(ErrorCode.Unimplemented, "ListPages is not faked");
     }
 }
