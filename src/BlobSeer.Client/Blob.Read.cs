@@ -1,6 +1,8 @@
 using System.Buffers;
 using BlobSeer.Client.Internal;
+using BlobSeer.Core;
 using BlobSeer.Protocol;
+using BlobSeer.Protocol.Messages;
 
 namespace BlobSeer.Client;
 
@@ -14,7 +16,36 @@ public sealed partial class Blob
     public async Task ReadAsync(ulong version, long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         var info = await CheckRangeAsync(version, offset, buffer.Length, cancellationToken).ConfigureAwait(false);
-        await ReadOperation.ReadAsync(_cluster, info.Root.ToCoreOrNull(), Geometry, offset, buffer, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await ReadOperation.ReadAsync(_cluster, info.Root.ToCoreOrNull(), Geometry, offset, buffer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (BlobSeerException e) when (e.Code is ErrorCode.NotFound or ErrorCode.DataLoss)
+        {
+            await ThrowIfDeletedAsync(version, e, cancellationToken).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A node or page of a version is gone: if the version was deleted meanwhile (and its data
+    /// collected), says so in the version manager's words, naming blob and version.
+    /// </summary>
+    private async Task ThrowIfDeletedAsync(ulong version, BlobSeerException missing, CancellationToken cancellationToken)
+    {
+        lock (_published)
+        {
+            _published.Remove(version);
+        }
+
+        try
+        {
+            await _cluster.VersionManager.GetVersionAsync(new VersionRequest { Blob = Id, Version = version }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (BlobSeerException e) when (e.Code == ErrorCode.NotFound)
+        {
+            throw new BlobSeerException(ErrorCode.NotFound, $"{e.Message} while it was being read ({missing.Message})", missing);
+        }
     }
 
     /// <summary>
@@ -46,7 +77,16 @@ public sealed partial class Blob
             Task fetch = ReadOperation.ReadAsync(_cluster, root, Geometry, offset, buffers[0].AsMemory(0, n), cancellationToken);
             while (done < total)
             {
-                await fetch.ConfigureAwait(false);
+                try
+                {
+                    await fetch.ConfigureAwait(false);
+                }
+                catch (BlobSeerException e) when (e.Code is ErrorCode.NotFound or ErrorCode.DataLoss)
+                {
+                    await ThrowIfDeletedAsync(version, e, cancellationToken).ConfigureAwait(false);
+                    throw;
+                }
+
                 var ready = n;
                 var next = done + ready;
                 if (next < total)

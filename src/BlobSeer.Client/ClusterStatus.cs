@@ -14,6 +14,8 @@ namespace BlobSeer.Client;
 /// <param name="RebalancedNodes">Nodes put on their owners since the last change.</param>
 /// <param name="ReserveBytes">Free space at or below which a data provider gets no new pages (the provider manager's reserve).</param>
 /// <param name="Unsettled">Versions whose writer's lease expired that the version manager could not settle yet; null or empty for none.</param>
+/// <param name="Gc">The garbage collector; null when the provider manager runs none.</param>
+/// <param name="Space">Each provider's disk: what it holds, compaction and its scrubber.</param>
 public sealed record ClusterStatus(
     string VersionManager,
     string ProviderManager,
@@ -24,7 +26,9 @@ public sealed record ClusterStatus(
     bool Rebalancing = false,
     ulong RebalancedNodes = 0,
     long ReserveBytes = 0,
-    IReadOnlyList<UnsettledVersionStatus>? Unsettled = null);
+    IReadOnlyList<UnsettledVersionStatus>? Unsettled = null,
+    GcStatus? Gc = null,
+    IReadOnlyList<ProviderSpaceStatus>? Space = null);
 
 /// <summary>A version whose writer's lease expired and that the version manager has not been able to settle: later versions of the blob wait for it.</summary>
 /// <param name="Blob">The blob's id.</param>
@@ -101,7 +105,8 @@ public sealed partial class BlobSeerClient
         return new ClusterStatus(map.VersionManager.Length > 0 ? map.VersionManager : Endpoint, map.ProviderManager,
             await Task.WhenAll(probes).ConfigureAwait(false), data, repair, map.Epoch, fresh.Rebalancing, fresh.RebalancedNodes, (long)list.ReserveBytes,
             fresh.Unsettled.Select(u => new UnsettledVersionStatus(u.Blob, string.IsNullOrEmpty(u.Name) ? null : u.Name, u.Version,
-                DateTimeOffset.FromUnixTimeMilliseconds(u.SinceUnixMs), u.LastError, u.Attempts)).ToArray());
+                DateTimeOffset.FromUnixTimeMilliseconds(u.SinceUnixMs), u.LastError, u.Attempts)).ToArray(),
+            list.Gc is { } gc ? GcStatus.From(gc) : null, await GetProviderSpaceAsync(cancellationToken).ConfigureAwait(false));
     }
 
     /// <summary>

@@ -175,4 +175,20 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 2032, Level = LogLevel.Warning, Message = "Retention pass failed, retrying at the next one: {Reason}")]
     public static partial void RetentionPassFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 2120, Level = LogLevel.Information, Message = "Garbage collection pass started (grace {GraceSeconds} s)")]
+    public static partial void GcStarted(ILogger logger, double graceSeconds);
+
+    [LoggerMessage(EventId = 2121, Level = LogLevel.Information,
+        Message = "Garbage collection pass done: {NodesMarked} nodes and {PagesMarked} pages live; deleted {NodesDeleted} nodes and {PagesDeleted} page copies ({Bytes} bytes) in {Seconds:F1} s")]
+    public static partial void GcFinished(ILogger logger, long nodesMarked, long pagesMarked, long nodesDeleted, long pagesDeleted, long bytes, double seconds);
+
+    [LoggerMessage(EventId = 2122, Level = LogLevel.Warning, Message = "Garbage collection pass stopped before it could finish, nothing more deleted: {Reason}")]
+    public static partial void GcFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 2123, Level = LogLevel.Warning, Message = "Garbage collection skipped {What}; its garbage waits for the next pass")]
+    public static partial void GcSkipped(ILogger logger, string what);
+
+    [LoggerMessage(EventId = 2124, Level = LogLevel.Warning, Message = "Could not rewrite a corrupt copy on data provider {Provider} from provider {Source}: {Reason}")]
+    public static partial void GcRewriteFailed(ILogger logger, uint provider, uint source, string reason);
 }

@@ -7,7 +7,7 @@ using Spectre.Console;
 namespace BlobSeer.Cli.Commands;
 
 /// <summary><c>blobseer cluster status</c>: what an operator looks at first.</summary>
-internal static class ClusterCommand
+internal static partial class ClusterCommand
 {
     public static Command Create(Option<string?> cluster)
     {
@@ -16,6 +16,7 @@ internal static class ClusterCommand
             "blobseer cluster status --json | jq .problems");
         command.Subcommands.Add(Status(cluster));
         command.Subcommands.Add(Drain(cluster));
+        command.Subcommands.Add(Gc(cluster));
         command.Subcommands.Add(ChangeMetadata(cluster, add: true));
         command.Subcommands.Add(ChangeMetadata(cluster, add: false));
         return command;
@@ -194,6 +195,43 @@ internal static class ClusterCommand
         else
         {
             Terminal.Stdout.WriteLine("re-replication     off");
+        }
+
+        if (s.Gc is { } gc)
+        {
+            var state = gc.Running ? $"running ({gc.Phase}, {gc.NodesMarked} nodes and {gc.PagesMarked} pages live so far)" : "idle";
+            Terminal.Stdout.WriteLine(
+                $"garbage collection {state}; {gc.Passes} passes, {gc.NodesDeleted} nodes and {gc.PagesDeleted} page copies " +
+                $"({ByteSizes.Format((long)gc.BytesDeleted)}) deleted" +
+                (gc.LastPassEnded is { } ended ? $", last pass ended {ended.ToLocalTime():yyyy-MM-dd HH:mm:ss}" : "") +
+                (gc.Interval > TimeSpan.Zero ? $", every {gc.Interval.TotalMinutes:0} min" : ", only when asked") +
+                (gc.LastError is { } e ? $"; last pass failed: {e}" : ""));
+        }
+
+        if (s.Space is { Count: > 0 } space)
+        {
+            var disks = new Table().Border(TableBorder.Simple).AddColumns("provider", "holds", "deleted", "compacted", "reclaimed", "scrub passes", "verified now", "corrupt", "last scrub");
+            foreach (var column in disks.Columns.Skip(1))
+            {
+                column.RightAligned();
+            }
+
+            foreach (var d in space)
+            {
+                if (d.Error is { } error)
+                {
+                    disks.AddRow(Markup.Escape($"{d.Role} {d.Endpoint}"), Markup.Escape($"no answer: {error}"), "", "", "", "", "", "", "");
+                    continue;
+                }
+
+                var holds = d.Role == "data" ? $"{d.Items} pages, {ByteSizes.Format((long)d.Bytes)}" : $"{d.Items} nodes, log {ByteSizes.Format((long)d.Bytes)}";
+                disks.AddRow(Markup.Escape($"{d.Role} {d.Endpoint}"), Markup.Escape(holds), d.Deleted.ToString(), d.Compactions + (d.Compacting ? " (running)" : ""),
+                    d.Role == "data" ? ByteSizes.Format((long)d.BytesReclaimed) : "", d.ScrubPasses.ToString(), d.ScrubVerified.ToString(),
+                    d.ScrubCorrupt + (d.ScrubRepaired > 0 ? $" ({d.ScrubRepaired} rewritten)" : ""),
+                    d.LastScrubPass is { } t ? t.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture) : "none yet");
+            }
+
+            Terminal.Stdout.Write(disks);
         }
 
         Terminal.Stdout.WriteLine(report.Healthy ? "healthy" : "degraded: " + string.Join("; ", report.Problems));

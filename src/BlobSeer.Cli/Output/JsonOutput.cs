@@ -64,12 +64,19 @@ internal sealed record ClusterStatusJson(ClusterStatus Status, IReadOnlyList<str
     public bool Healthy => Problems.Count == 0;
 }
 
+/// <summary>The <c>--json</c> shape of <c>cluster gc</c>: the collector's figures after the pass, and what this pass deleted.</summary>
+internal sealed record GcPassJson(GcStatus Gc, ulong NodesDeleted, ulong PagesDeleted, ulong BytesDeleted, ulong CorruptRepaired)
+{
+    public ulong Pass => Gc.RequestedPass;
+}
+
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
 [JsonSerializable(typeof(BlobJson))]
 [JsonSerializable(typeof(VersionJson))]
 [JsonSerializable(typeof(IReadOnlyList<BlobJson>))]
 [JsonSerializable(typeof(IReadOnlyList<VersionJson>))]
 [JsonSerializable(typeof(SnapshotJson))]
+[JsonSerializable(typeof(GcPassJson))]
 [JsonSerializable(typeof(BlobRetentionJson))]
 [JsonSerializable(typeof(ClusterStatusJson))]
 [JsonSerializable(typeof(BlobSeer.Mirror.Mirroring.MirrorStatus[]))]

@@ -97,7 +97,7 @@ internal sealed class Cluster : IDisposable
         }
     }
 
-    private NodeChannel Channel(string endpoint) => _channels.GetOrAdd(endpoint, e => new NodeChannel(e, new NodeChannelOptions { Secret = Options.Secret, Tls = Options.Tls }));
+    public NodeChannel Channel(string endpoint) => _channels.GetOrAdd(endpoint, e => new NodeChannel(e, new NodeChannelOptions { Secret = Options.Secret, Tls = Options.Tls }));
 
     /// <summary>The clients of data provider <paramref name="id"/>.</summary>
     public async ValueTask<DataProviderHandle> DataProviderAsync(uint id, CancellationToken cancellationToken)

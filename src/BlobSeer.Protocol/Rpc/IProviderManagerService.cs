@@ -33,4 +33,9 @@ public interface IProviderManagerService
     /// <param name="request">The <c>DrainRequest</c> message.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     ValueTask<ProviderInfo> DrainAsync(DrainRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Queues a garbage-collection pass (or joins the one queued) and answers at once with the collector's report.</summary>
+    /// <param name="request">The <c>GcRequest</c> message.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<GcReport> CollectGarbageAsync(GcRequest request, CancellationToken cancellationToken);
 }

@@ -30,4 +30,8 @@ public sealed class ProviderManagerClient(NodeChannel channel) : IProviderManage
     /// <inheritdoc/>
     public ValueTask<ProviderInfo> DrainAsync(DrainRequest request, CancellationToken cancellationToken = default) =>
         new(Channel.CallAsync(static (s, r, o) => s.DrainAsync(r, o), _stub, request, ServicePaths.ProviderManager.Drain, cancellationToken));
+
+    /// <inheritdoc/>
+    public ValueTask<GcReport> CollectGarbageAsync(GcRequest request, CancellationToken cancellationToken = default) =>
+        new(Channel.CallAsync(static (s, r, o) => s.CollectGarbageAsync(r, o), _stub, request, ServicePaths.ProviderManager.CollectGarbage, cancellationToken));
 }

@@ -87,6 +87,9 @@ public static class ServicePaths
 
         /// <summary>Path of <c>Drain</c>.</summary>
         public const string Drain = "/" + Service + "/Drain";
+
+        /// <summary>Path of <c>CollectGarbage</c>.</summary>
+        public const string CollectGarbage = "/" + Service + "/CollectGarbage";
     }
 
     /// <summary>Paths of service <c>blobseer.v1.MetadataProvider</c>.</summary>

@@ -98,7 +98,7 @@ public sealed class DataProviderService(PageStore store) : IDataProviderService,
             ids[i] = request.PageIds[i].Memory;
         }
 
-        int deleted = await store.DeleteAsync(ids, cancellationToken).ConfigureAwait(false);
+        int deleted = await store.DeleteAsync(ids, request.HasWrittenBeforeUnixMs ? request.WrittenBeforeUnixMs : null, cancellationToken).ConfigureAwait(false);
         return new DeletePagesResponse { Deleted = (uint)deleted };
     }
 

@@ -51,6 +51,7 @@ public sealed partial class PageStore
         Volatile.Write(ref _compactionRunning, 1);
         try
         {
+            await SealMostlyDeadActiveAsync(cancellationToken).ConfigureAwait(false);
             int compacted = 0;
             var tried = new HashSet<int>();
             while (NextToCompact(tried) is int segment)
@@ -68,6 +69,50 @@ public sealed partial class PageStore
         {
             Volatile.Write(ref _compactionRunning, 0);
             _compactionLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Seals the active segment (the next append starts a new one) when deletions left at least
+    /// <see cref="PageStoreOptions.SealDeadBytes"/> of it dead and its live share is under the
+    /// threshold, so that compaction can give that space back without waiting for the segment to
+    /// fill (1 GiB by default).
+    /// </summary>
+    private async Task SealMostlyDeadActiveAsync(CancellationToken cancellationToken)
+    {
+        if (_options.SealDeadBytes <= 0)
+        {
+            return;
+        }
+
+        await _appendGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            SegmentFile? file;
+            lock (_lock)
+            {
+                if (_disposed)
+                {
+                    throw Closed();
+                }
+
+                _segments.TryGetValue(_activeSegment, out file);
+            }
+
+            if (file is null || file.Length == 0 || file.Damaged || file.Length - file.LiveBytes < _options.SealDeadBytes
+                || (double)file.LiveBytes / file.Length >= _options.CompactionThreshold)
+            {
+                return;
+            }
+
+            if (StartNextSegment() is { } error)
+            {
+                throw error;
+            }
+        }
+        finally
+        {
+            _appendGate.Release();
         }
     }
 

@@ -17,11 +17,14 @@ public sealed partial class PageStore
     /// </summary>
     /// <param name="pageIds">16-byte page ids; ids not stored here (or repeated) are skipped.</param>
     /// <param name="cancellationToken">Honoured until the tombstones are being written.</param>
+    /// <param name="writtenBeforeUnixMs">When set, a copy last put or touched at or after this time
+    /// is kept: decided under the append gate, so a put that refreshes a page the caller listed as
+    /// old is never lost to the deletion (the garbage collector's guard).</param>
     /// <returns>How many of the pages were stored and are now deleted.</returns>
     /// <exception cref="BlobSeerException">InvalidArgument: an id is not 16 bytes (nothing is
     /// deleted then). ResourceExhausted, Unavailable: the tombstones could not be written (some
     /// may have been: a retry is safe); Unavailable also when the store is closed.</exception>
-    public async ValueTask<int> DeleteAsync(IReadOnlyList<ReadOnlyMemory<byte>> pageIds, CancellationToken cancellationToken = default)
+    public async ValueTask<int> DeleteAsync(IReadOnlyList<ReadOnlyMemory<byte>> pageIds, long? writtenBeforeUnixMs = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(pageIds);
         var keys = new HashSet<PageKey>(pageIds.Count);
@@ -48,7 +51,7 @@ public sealed partial class PageStore
 
                 foreach (PageKey key in keys)
                 {
-                    if (_index.ContainsKey(key))
+                    if (_index.TryGetValue(key, out Location stored) && (writtenBeforeUnixMs is not { } before || stored.WrittenUnixMs < before))
                     {
                         records.Add(new MaintenanceRecord(RecordKind.Tombstone, key, 0, 0, 0, default));
                     }

@@ -26,6 +26,13 @@ public sealed class PageStoreOptions
     public long SegmentSizeBytes { get; init; } = 1L << 30;
 
     /// <summary>
+    /// Compaction seals the segment being appended to (so that it can be compacted) once this many
+    /// of its bytes are dead and its live share is under <see cref="CompactionThreshold"/>.
+    /// Default 16 MiB; 0: the active segment is reclaimed only once it is full.
+    /// </summary>
+    public long SealDeadBytes { get; init; } = 16L << 20;
+
+    /// <summary>
     /// The most bytes the segment files may take (records including headers). Default 0: limited
     /// only by the file system's free space.
     /// </summary>

@@ -40,6 +40,16 @@ public sealed class ClusterConfig
     /// </summary>
     public double RepairAfterSeconds { get; set; } = 60;
 
+    /// <summary>Seconds between the garbage collector's own passes; 0: only when asked (<c>blobseer cluster gc</c>).</summary>
+    public double GcIntervalSeconds { get; set; } = 3600;
+
+    /// <summary>
+    /// The garbage collector's clock margin in seconds: page copies written this little before a
+    /// pass's start are kept. It must exceed the clock skew between the version manager's host and
+    /// any data provider's.
+    /// </summary>
+    public double GcGraceSeconds { get; set; } = 300;
+
     /// <summary>Capacity a data provider offers; 0 = its file system's size.</summary>
     public long DataCapacityBytes { get; set; }
 
@@ -127,6 +137,16 @@ public sealed class ClusterConfig
         if (!(RepairAfterSeconds >= 0 && RepairAfterSeconds <= 86400 * 30))
         {
             Throw.InvalidArgument($"{source}: repairAfterSeconds {RepairAfterSeconds} is not between 0 and 2592000");
+        }
+
+        if (!(GcIntervalSeconds >= 0 && GcIntervalSeconds <= 86400 * 30))
+        {
+            Throw.InvalidArgument($"{source}: gcIntervalSeconds {GcIntervalSeconds} is not between 0 and 2592000");
+        }
+
+        if (!(GcGraceSeconds >= 0 && GcGraceSeconds <= 86400))
+        {
+            Throw.InvalidArgument($"{source}: gcGraceSeconds {GcGraceSeconds} is not between 0 and 86400");
         }
 
         if (!(WriterLeaseSeconds >= 0 && WriterLeaseSeconds <= 86400))

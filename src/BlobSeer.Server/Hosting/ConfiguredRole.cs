@@ -94,6 +94,8 @@ public sealed record ConfiguredRole(Role Role, string Host, int Port, string Dir
                 RequireClientCertificate = RequireClientCertificate,
                 VersionManager = () => config.VersionManager,
                 RepairAfter = TimeSpan.FromSeconds(config.RepairAfterSeconds),
+                GcInterval = TimeSpan.FromSeconds(config.GcIntervalSeconds),
+                GcGrace = TimeSpan.FromSeconds(config.GcGraceSeconds),
             }, loggers, cancellationToken).ConfigureAwait(false),
             Role.Metadata => await RoleHost.StartMetadataAsync(
                 new MetadataHostOptions { Directory = Directory, Host = Host, Port = Port, Secret = Secret, Tls = Tls, RequireClientCertificate = RequireClientCertificate }, loggers, cancellationToken).ConfigureAwait(false),

@@ -39,6 +39,12 @@ public sealed class EmbeddedClusterOptions
     /// <summary>Silence after which a data provider's pages are re-replicated (see ProviderManagerOptions.RepairAfter). Default 60 s.</summary>
     public TimeSpan RepairAfter { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>How often the garbage collector runs on its own (see ProviderManagerOptions.GcInterval); null for its default, 1 hour.</summary>
+    public TimeSpan? GcInterval { get; init; }
+
+    /// <summary>The garbage collector's clock margin (see ProviderManagerOptions.GcGrace); null for its default, 5 min.</summary>
+    public TimeSpan? GcGrace { get; init; }
+
     /// <summary>Writers' lease (see VersionManagerOptions.WriterLease). Default 60 s.</summary>
     public TimeSpan WriterLease { get; init; } = TimeSpan.FromSeconds(60);
 
@@ -136,6 +142,8 @@ public sealed class EmbeddedCluster : IAsyncDisposable
             ReserveBytes = Options.ProviderReserveBytes,
             VersionManager = () => VersionManager?.Endpoint,
             RepairAfter = Options.RepairAfter,
+            GcInterval = Options.GcInterval,
+            GcGrace = Options.GcGrace,
         }, loggers, ct).ConfigureAwait(false);
         _roles.Add(ProviderManager);
         VersionManager = await RoleHost.StartVersionManagerAsync(new VersionManagerHostOptions

@@ -91,7 +91,7 @@ public sealed class RoleHost : IAsyncDisposable
         return h;
     }
 
-    /// <summary>Starts a provider manager, with re-replication unless <see cref="ProviderManagerHostOptions.RepairAfter"/> is zero.</summary>
+    /// <summary>Starts a provider manager with its garbage collector, and re-replication unless <see cref="ProviderManagerHostOptions.RepairAfter"/> is zero.</summary>
     /// <param name="options">Where it keeps its provider table and listens; validated here.</param>
     /// <param name="loggers">Logging; null for none.</param>
     /// <param name="ct">Cancels start-up.</param>
@@ -106,6 +106,9 @@ public sealed class RoleHost : IAsyncDisposable
             Directory = options.Directory,
             ReserveBytes = options.ReserveBytes ?? defaults.ReserveBytes,
             RepairAfter = options.RepairAfter ?? defaults.RepairAfter,
+            GcInterval = options.GcInterval ?? defaults.GcInterval,
+            GcGrace = options.GcGrace ?? defaults.GcGrace,
+            GcDeletesPerSecond = options.GcDeletesPerSecond ?? defaults.GcDeletesPerSecond,
             VersionManager = options.VersionManager ?? defaults.VersionManager,
             Secret = options.Secret,
             Tls = options.Tls,
@@ -118,6 +121,10 @@ public sealed class RoleHost : IAsyncDisposable
             service.Repairer = repairer;
             h._owned.Insert(0, repairer);
         }
+
+        var collector = new GarbageCollector(service, Logger(loggers));
+        service.Collector = collector;
+        h._owned.Insert(0, collector);
 
         return h;
     }

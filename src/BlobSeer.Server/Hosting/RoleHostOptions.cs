@@ -101,6 +101,15 @@ public sealed record ProviderManagerHostOptions : RoleHostOptions
     /// default, 60 s; <see cref="TimeSpan.Zero"/> turns re-replication off.
     /// </summary>
     public TimeSpan? RepairAfter { get; init; }
+
+    /// <summary>See <see cref="ProviderManager.ProviderManagerOptions.GcInterval"/>; null (the default) for its default, 1 hour; zero: only when asked.</summary>
+    public TimeSpan? GcInterval { get; init; }
+
+    /// <summary>See <see cref="ProviderManager.ProviderManagerOptions.GcGrace"/>; null (the default) for its default, 5 min.</summary>
+    public TimeSpan? GcGrace { get; init; }
+
+    /// <summary>See <see cref="ProviderManager.ProviderManagerOptions.GcDeletesPerSecond"/>; null (the default) for its default.</summary>
+    public int? GcDeletesPerSecond { get; init; }
 }
 
 /// <summary>Options of a metadata provider host: the common ones, and how its node log gives space back and is checked.</summary>

@@ -35,6 +35,26 @@ public sealed class ProviderManagerOptions
 
     /// <summary>TLS for the role's own calls to other members (their certificates checked against the cluster CA, the role's offered); null for cleartext.</summary>
     public BlobSeer.Protocol.Security.ClusterTls? Tls { get; init; }
+
+    /// <summary>
+    /// How often the garbage collector runs a pass on its own. Default 1 hour;
+    /// <see cref="TimeSpan.Zero"/> runs passes only when asked (<c>blobseer cluster gc</c>).
+    /// </summary>
+    public TimeSpan GcInterval { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// The clock margin: a page copy is collected only if it was written this long before the
+    /// pass's cut-off (the version manager's clock at the pass's start, or the assignment of the
+    /// oldest version then in flight if earlier). It covers clock skew between the version
+    /// manager and the data providers. Default 5 min.
+    /// </summary>
+    public TimeSpan GcGrace { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>At most this many tree nodes read per second by the collector's (and repairer's) walk. Default 200 000; 0: no bound.</summary>
+    public int GcNodesPerSecond { get; init; } = 200_000;
+
+    /// <summary>At most this many page copies and tree nodes deleted per second by the collector. Default 50 000; 0: no bound.</summary>
+    public int GcDeletesPerSecond { get; init; } = 50_000;
 }
 
 /// <summary>
@@ -193,11 +213,29 @@ public sealed class ProviderManagerService : IProviderManagerService
     /// <summary>Re-replication, when the role runs it; it adds its report to <see cref="ListProvidersAsync"/>.</summary>
     internal Repairer? Repairer { get; set; }
 
+    /// <summary>The garbage collector; null when the version manager's address is not known (tests of placement alone).</summary>
+    internal GarbageCollector? Collector { get; set; }
+
+    /// <summary>Held by a repair pass and a garbage-collection pass: they walk the same trees and one must not free what the other is copying.</summary>
+    internal SemaphoreSlim Maintenance { get; } = new(1, 1);
+
+    /// <inheritdoc/>
+    public ValueTask<GcReport> CollectGarbageAsync(GcRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (Collector is null)
+        {
+            Throw.Error(ErrorCode.FailedPrecondition, "the garbage collector does not run in this provider manager");
+        }
+
+        return ValueTask.FromResult(Collector.Request(request));
+    }
+
     /// <summary>Every known provider with its last report.</summary>
     public ValueTask<ListProvidersResponse> ListProvidersAsync(Empty request, CancellationToken cancellationToken)
     {
         var repaired = Repairer?.Repaired ?? new HashSet<uint>();
-        var response = new ListProvidersResponse { Repair = Repairer?.Report(), ReserveBytes = (ulong)_options.ReserveBytes };
+        var response = new ListProvidersResponse { Repair = Repairer?.Report(), ReserveBytes = (ulong)_options.ReserveBytes, Gc = Collector?.Report() };
         var nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         lock (_gate)
         {
@@ -264,6 +302,15 @@ public sealed class ProviderManagerService : IProviderManagerService
         {
             return _providers.Values.Where(e => now - (e.LastHeartbeatMs == 0 ? _startedMs : e.LastHeartbeatMs) >= (long)silence.TotalMilliseconds)
                 .Select(e => e.Id).ToHashSet();
+        }
+    }
+
+    /// <summary>Every registered provider: its id, gRPC address and whether it is alive now.</summary>
+    internal List<(uint Id, string Endpoint, bool Alive)> Providers()
+    {
+        lock (_gate)
+        {
+            return _providers.Values.OrderBy(e => e.Id).Select(e => (e.Id, e.Endpoint, IsAlive(e))).ToList();
         }
     }
 

@@ -4,14 +4,14 @@ using BlobSeer.Protocol;
 using BlobSeer.Protocol.Messages;
 using BlobSeer.Protocol.Rpc;
 using Microsoft.Extensions.Logging;
-using CoreNodeKey = BlobSeer.Core.Trees.NodeKey;
 
 namespace BlobSeer.Server.ProviderManager;
 
 /// <summary>
 /// Re-replication. When data providers have been silent for <see cref="ProviderManagerOptions.RepairAfter"/>,
-/// (and at least <see cref="ProviderManagerOptions.DeadAfter"/>), a pass walks the tree of every published version of every blob (only the nodes each version
-/// created, so every leaf is seen once), and for each page with a replica on a given-up provider
+/// (and at least <see cref="ProviderManagerOptions.DeadAfter"/>), a pass walks every node the
+/// garbage collector would keep (<see cref="LiveTrees"/>: retained versions, borrowed subtrees,
+/// clone sources, trees writers in flight borrow from; each node once), and for each page with a replica on a given-up provider
 /// copies the page from a surviving replica (checksum verified) to a live provider that holds no
 /// replica of it, then replaces the leaf with one naming the new set (the same page id, so
 /// readers see the same bytes). A provider is marked repaired once a pass finished without error;
@@ -20,7 +20,6 @@ namespace BlobSeer.Server.ProviderManager;
 /// </summary>
 internal sealed class Repairer : IAsyncDisposable
 {
-    private const int WalkBatch = 4096;
     private const int ParallelCopies = 8;
     private readonly ProviderManagerService _manager;
     private readonly ILogger _logger;
@@ -97,28 +96,35 @@ internal sealed class Repairer : IAsyncDisposable
     {
         Log.RepairStarted(_logger, string.Join(", ", due.Order()));
         var counts = new Counts();
+        var held = false;
         try
         {
+            // Not while the garbage collector sweeps: it must not free a copy this pass is making.
+            await _manager.Maintenance.WaitAsync(ct).ConfigureAwait(false);
+            held = true;
             var endpoint = _manager.Options.VersionManager() ?? throw new BlobSeerException(ErrorCode.Unavailable, "the version manager's address is not known yet");
             var versions = new VersionManagerClient(Channel(endpoint));
             var map = await versions.GetClusterMapAsync(new Empty(), ct).ConfigureAwait(false);
-            var members = map.MetadataProviders.Select(e => new MetadataProviderClient(Channel(e))).ToArray();
-            var ring = new MetadataRing(members, m => $"metadata provider {map.MetadataProviders[m]}");
-            var blobs = await versions.ListBlobsAsync(new Empty(), ct).ConfigureAwait(false);
-            foreach (var blob in blobs.Blobs)
+            var ring = LiveTrees.Ring(map, Channel);
+            // Every node a retained version (or a writer in flight) reaches, once: borrowed
+            // subtrees of deleted versions and pages a clone shares with a deleted source too.
+            var live = await LiveTrees.ListAsync(versions, ct).ConfigureAwait(false);
+            var damaged = new List<(TreeNode Leaf, GcBlobRoots Owner)>();
+            var rate = new RateLimit(_manager.Options.GcNodesPerSecond);
+            await live.WalkAsync(ring, [], (node, owner) =>
             {
-                var list = await versions.ListVersionsAsync(new BlobRef { Id = blob.Id }, ct).ConfigureAwait(false);
-                foreach (var version in list.Versions)
+                if (node.Key.Count == 1 && node.Page is { } page)
                 {
-                    // Version 0 of a clone is its source's tree: the source's own pass covers it.
-                    if (version.Version == 0 || version.Noop || version.Root is not { } root || root.Blob != blob.Id || root.Version != version.Version)
+                    Interlocked.Increment(ref counts.Checked);
+                    if (page.Providers.Any(leaving.Contains))
                     {
-                        continue;
+                        damaged.Add((node, owner));
                     }
-
-                    await RepairVersionAsync(ring, blob, root.ToCore(), silent, leaving, counts, ct).ConfigureAwait(false);
                 }
-            }
+            }, rate.WaitAsync, ct).ConfigureAwait(false);
+
+            await Parallel.ForEachAsync(damaged, new ParallelOptions { MaxDegreeOfParallelism = ParallelCopies, CancellationToken = ct },
+                async (d, token) => await RepairLeafAsync(ring, d.Owner, d.Leaf, silent, leaving, counts, token).ConfigureAwait(false)).ConfigureAwait(false);
 
             lock (_gate)
             {
@@ -140,6 +146,11 @@ internal sealed class Repairer : IAsyncDisposable
         }
         finally
         {
+            if (held)
+            {
+                _manager.Maintenance.Release();
+            }
+
             lock (_gate)
             {
                 _report.Passes++;
@@ -151,52 +162,7 @@ internal sealed class Repairer : IAsyncDisposable
         }
     }
 
-    // Walks the nodes this version created, level by level, and repairs the pages of its leaves.
-    private async Task RepairVersionAsync(MetadataRing ring, BlobInfo blob, CoreNodeKey root, HashSet<uint> silent, HashSet<uint> leaving, Counts counts,
-        CancellationToken ct)
-    {
-        var frontier = new List<CoreNodeKey> { root };
-        var damaged = new List<TreeNode>();
-        while (frontier.Count > 0)
-        {
-            var next = new List<CoreNodeKey>();
-            for (var at = 0; at < frontier.Count; at += WalkBatch)
-            {
-                var nodes = await ring.GetAsync(frontier.GetRange(at, Math.Min(WalkBatch, frontier.Count - at)), ct).ConfigureAwait(false);
-                foreach (var node in nodes)
-                {
-                    if (node.Key.Count == 1)
-                    {
-                        if (node.Page is { } page)
-                        {
-                            Interlocked.Increment(ref counts.Checked);
-                            if (page.Providers.Any(leaving.Contains))
-                            {
-                                damaged.Add(node);
-                            }
-                        }
-
-                        continue;
-                    }
-
-                    foreach (var child in new[] { node.Left, node.Right })
-                    {
-                        if (child is not null && child.Blob == root.Blob && child.Version == root.Version)
-                        {
-                            next.Add(child.ToCore());
-                        }
-                    }
-                }
-            }
-
-            frontier = next;
-        }
-
-        await Parallel.ForEachAsync(damaged, new ParallelOptions { MaxDegreeOfParallelism = ParallelCopies, CancellationToken = ct },
-            async (leaf, token) => await RepairLeafAsync(ring, blob, leaf, silent, leaving, counts, token).ConfigureAwait(false)).ConfigureAwait(false);
-    }
-
-    private async Task RepairLeafAsync(MetadataRing ring, BlobInfo blob, TreeNode leaf, HashSet<uint> silent, HashSet<uint> leaving, Counts counts,
+    private async Task RepairLeafAsync(MetadataRing ring, GcBlobRoots blob, TreeNode leaf, HashSet<uint> silent, HashSet<uint> leaving, Counts counts,
         CancellationToken ct)
     {
         var page = leaf.Page;
@@ -216,7 +182,7 @@ internal sealed class Repairer : IAsyncDisposable
         if (data is null)
         {
             Interlocked.Increment(ref counts.WithoutReplica);
-            Log.PageWithoutReplica(_logger, blob.Id, leaf.Key.ToCore().ToString(), string.Join(", ", page.Providers));
+            Log.PageWithoutReplica(_logger, blob.Blob, leaf.Key.ToCore().ToString(), string.Join(", ", page.Providers));
             return;
         }
 

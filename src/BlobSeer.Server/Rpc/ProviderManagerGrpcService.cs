@@ -24,4 +24,7 @@ internal sealed class ProviderManagerGrpcService(IProviderManagerService service
 
     public override Task<ProviderInfo> Drain(DrainRequest request, ServerCallContext context) =>
         service.DrainAsync(request, context.CancellationToken).AsTask();
+
+    public override Task<GcReport> CollectGarbage(GcRequest request, ServerCallContext context) =>
+        service.CollectGarbageAsync(request, context.CancellationToken).AsTask();
 }

@@ -135,8 +135,9 @@ public sealed partial class VersionManagerService
 
     /// <summary>
     /// What the garbage collector must keep, blobs in id order after <c>after_blob</c>: the root of
-    /// every retained published version, and of the version published when each version still in
-    /// flight was assigned (its writer may borrow nodes from that tree even once it is deleted).
+    /// every retained published version, and of every version published from the one published
+    /// when the oldest version still in flight was assigned on (its writer may borrow nodes from
+    /// that tree and from the versions in flight then, even once they are published and deleted).
     /// </summary>
     public async ValueTask<GcRootsResponse> GetGcRootsAsync(GcRootsRequest request, CancellationToken cancellationToken)
     {
@@ -158,6 +159,7 @@ public sealed partial class VersionManagerService
 
             response.SnapshotUnixMs = now;
             response.OldestInFlightUnixMs = oldest;
+            response.LastBlobId = _nextId - 1;
             foreach (var entry in _blobs.Values.Where(b => b.State.Id > request.AfterBlob).OrderBy(b => b.State.Id))
             {
                 if (response.Blobs.Count == limit)
@@ -191,7 +193,13 @@ public sealed partial class VersionManagerService
             return null;
         }
 
-        var roots = new GcBlobRoots { Blob = state.Id, KeepVersionsAfter = state.PublishedVersion, Deleted = lifecycle.BlobDeleted };
+        var roots = new GcBlobRoots
+        {
+            Blob = state.Id,
+            KeepVersionsAfter = state.PublishedVersion,
+            Deleted = lifecycle.BlobDeleted,
+            Replication = (uint)state.Replication,
+        };
         var seen = new HashSet<Core.Trees.NodeKey>();
         void Add(Core.Trees.NodeKey? root)
         {
@@ -212,9 +220,17 @@ public sealed partial class VersionManagerService
             }
         }
 
+        // A writer still in flight may borrow from the tree published at its assignment and from
+        // the versions in flight then, some of which are published (and may be deleted) by now.
+        var from = state.PublishedVersion + 1;
         for (var v = state.PublishedVersion + 1; v <= state.LastAssigned; v++)
         {
-            Add(state.Get(state.Get(v).PublishedAtAssign).Root);
+            from = Math.Min(from, state.Get(v).PublishedAtAssign);
+        }
+
+        for (var v = from; v <= state.PublishedVersion; v++)
+        {
+            Add(state.Get(v).Root);
         }
 
         return roots;

@@ -48,7 +48,7 @@ public sealed class PageStoreSpaceTests : IDisposable
     private static Task Put(PageStore store, Page page) => store.PutAsync(page.Id, page.Data, page.Crc, Ct).AsTask();
 
     private static Task<int> Delete(PageStore store, params Page[] pages) =>
-        store.DeleteAsync([.. pages.Select(p => (ReadOnlyMemory<byte>)p.Id)], Ct).AsTask();
+        store.DeleteAsync([.. pages.Select(p => (ReadOnlyMemory<byte>)p.Id)], null, Ct).AsTask();
 
     private static async Task ShouldRead(PageStore store, Page page)
     {
@@ -87,7 +87,7 @@ public sealed class PageStoreSpaceTests : IDisposable
         await Put(store, a);
         await Put(store, b);
 
-        (await store.DeleteAsync([a.Id, a.Id, unknown.Id], Ct)).ShouldBe(1);
+        (await store.DeleteAsync([a.Id, a.Id, unknown.Id], null, Ct)).ShouldBe(1);
         await ShouldBeMissing(store, a);
         await ShouldRead(store, b);
         store.PageCount.ShouldBe(1);
@@ -95,7 +95,7 @@ public sealed class PageStoreSpaceTests : IDisposable
         (await Delete(store, a)).ShouldBe(0);
         store.Maintenance.DeletedPages.ShouldBe(1);
 
-        var bad = await Should.ThrowAsync<BlobSeerException>(() => store.DeleteAsync([b.Id, new byte[15]], Ct).AsTask());
+        var bad = await Should.ThrowAsync<BlobSeerException>(() => store.DeleteAsync([b.Id, new byte[15]], null, Ct).AsTask());
         bad.Code.ShouldBe(ErrorCode.InvalidArgument);
         bad.Message.ShouldContain("page id #1");
         await ShouldRead(store, b); // nothing deleted by a refused request
@@ -330,7 +330,7 @@ public sealed class PageStoreSpaceTests : IDisposable
 
         Page[] deleted = [.. pages.Where((_, i) => i % 3 != 0)];
         Page[] kept = [.. pages.Where((_, i) => i % 3 == 0)];
-        await store.DeleteAsync([.. deleted.Select(p => (ReadOnlyMemory<byte>)p.Id)], Ct);
+        await store.DeleteAsync([.. deleted.Select(p => (ReadOnlyMemory<byte>)p.Id)], null, Ct);
         var at = Enum.Parse<PageStore.CompactionStep>(step);
         store.CompactionHook = s =>
         {
