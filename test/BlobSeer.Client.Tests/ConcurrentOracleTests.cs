@@ -175,10 +175,25 @@ public sealed class ConcurrentOracleTests(ClusterFixture fixture)
             }
         }
 
-        var readers = Enumerable.Range(0, 4).Select(i => Task.Run(() => Reader(i))).Append(Task.Run(Deleter)).ToArray();
+        // Garbage collection passes back to back (grace 0: one host, one clock) among all of it:
+        // what they delete must be exactly what no retained version, clone or writer in flight needs.
+        var passes = 0;
+        async Task Collector()
+        {
+            while (!stopReaders.IsCancellationRequested)
+            {
+                var pass = await client.CollectGarbageAsync(TimeSpan.Zero);
+                pass.LastError.ShouldBeNull();
+                passes++;
+            }
+        }
+
+        var readers = Enumerable.Range(0, 4).Select(i => Task.Run(() => Reader(i))).Append(Task.Run(Deleter)).Append(Task.Run(Collector)).ToArray();
         await Task.WhenAll(Enumerable.Range(0, workers).Select(i => Task.Run(() => Worker(i))));
         await stopReaders.CancelAsync();
         await Task.WhenAll(readers);
+        (await client.CollectGarbageAsync(TimeSpan.Zero)).LastError.ShouldBeNull();
+        passes.ShouldBeGreaterThan(0, "the collector ran while the workers did");
 
         // Build the sequential model of every blob, clones after their sources.
         var model = new Dictionary<(ulong Blob, ulong Version), byte[]>();
