@@ -2,7 +2,11 @@
 # Builds a small bootable Linux disk image for the evaluation (issue 5), offline from Debian's
 # packages, and caches it keyed by this script's content and options:
 #
-#   bench/vm/build-image.sh [--cache DIR] [--rootfs auto|debootstrap|busybox] [--size 1G] [--no-verify] [--force]
+#   bench/vm/build-image.sh [--cache DIR] [--rootfs auto|debootstrap|busybox] [--size 1G] [--packages LIST]
+#                           [--no-verify] [--force]
+#
+# --packages: extra Debian packages, comma-separated, for debootstrap's --include (debootstrap
+# root file systems only): two images from one base with different package sets share most pages.
 #
 # Prints the directory of the result on stdout (progress goes to stderr). It holds:
 #   disk.raw     a bare ext4 file system (no partition table, no boot loader), sparse
@@ -27,16 +31,18 @@ here="$(dirname "$script")"
 cache="${BLOBSEER_VM_CACHE:-$HOME/.cache/blobseer/vm}"
 rootfs_kind=auto
 size=1G
+packages=
 verify=1
 force=0
 marker=BLOBSEER-BOOT-DONE
 
-usage() { sed -n '2,21p' "$script" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,25p' "$script" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --cache) cache="$2"; shift ;;
         --rootfs) rootfs_kind="$2"; shift ;;
         --size) size="$2"; shift ;;
+        --packages) packages="$2"; shift ;;
         --no-verify) verify=0 ;;
         --force) force=1 ;;
         -h|--help) usage 0 ;;
@@ -45,12 +51,13 @@ while [ $# -gt 0 ]; do
     shift
 done
 case "$rootfs_kind" in auto|debootstrap|busybox) ;; *) echo "build-image: --rootfs is auto, debootstrap or busybox" >&2; exit 2 ;; esac
+case "$packages" in *[!a-z0-9.+,-]*) echo "build-image: --packages is a comma-separated list of Debian package names" >&2; exit 2 ;; esac
 
 log() { echo "build-image: $*" >&2; }
 die() { log "$*"; exit 1; }
 
 # The cache key covers everything that decides the result: this script and its options.
-key="$( { cat "$script"; echo "$rootfs_kind $size"; } | sha256sum | cut -c1-16)"
+key="$( { cat "$script"; echo "$rootfs_kind $size"; [ -z "$packages" ] || echo "packages $packages"; } | sha256sum | cut -c1-16)"
 out="$cache/$key"
 cached() {
     if [ "$force" = 0 ] && [ -f "$out/info" ]; then
@@ -68,7 +75,10 @@ cached
 
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap, device nodes in the root file system)"
 need=()
-for tool in qemu-system-x86_64:qemu-system-x86 mkfs.ext4:e2fsprogs cpio:cpio depmod:kmod debootstrap:debootstrap curl:curl; do
+tools=(mkfs.ext4:e2fsprogs cpio:cpio depmod:kmod debootstrap:debootstrap curl:curl)
+# QEMU only boots the result to verify it.
+[ "$verify" = 0 ] || tools+=(qemu-system-x86_64:qemu-system-x86)
+for tool in "${tools[@]}"; do
     command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
 done
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
@@ -147,7 +157,7 @@ mkdir rootfs
 if [ "$rootfs_kind" = debootstrap ]; then
     [ -n "$mirror" ] || die "no Debian mirror for $suite in apt's sources"
     log "debootstrap $suite from $mirror"
-    debootstrap --variant=minbase --include=systemd-sysv,udev,kmod "$suite" rootfs "$mirror" > debootstrap.log 2>&1 \
+    debootstrap --variant=minbase --include="systemd-sysv,udev,kmod${packages:+,$packages}" "$suite" rootfs "$mirror" > debootstrap.log 2>&1 \
         || { tail -20 debootstrap.log >&2; die "debootstrap failed"; }
     rm -rf rootfs/var/cache/apt/archives/*.deb rootfs/var/lib/apt/lists/*
     # Boot straight to multi-user; the unit below prints the marker once it is reached and powers off.
@@ -176,6 +186,7 @@ EOF
     # The same identity at every boot, so that every boot of the image does the same work.
     echo 0123456789abcdef0123456789abcdef > rootfs/etc/machine-id
 else
+    [ -z "$packages" ] || die "--packages needs a debootstrap root file system"
     log "busybox root file system"
     mkdir -p rootfs/{bin,sbin,etc,proc,sys,dev,tmp,run,root,var/log,usr/local/sbin}
     cp "$busybox" rootfs/bin/busybox
@@ -233,6 +244,7 @@ mirror=${mirror:-none}
 kernel_package=$kpkg
 kernel=$kver
 size=$size
+packages=${packages:-none}
 virtual_bytes=$(stat -c %s "$out.tmp/disk.raw")
 allocated_bytes=$(($(du -B1 -s "$out.tmp/disk.raw" | cut -f1)))
 marker=$marker

@@ -35,7 +35,7 @@ public sealed partial class Blob
             request.Ranges.Add(new ByteRange(0, length).ToWire());
         }
 
-        return WriteOperation.RunAsync(_cluster, request, start => new StreamSource(source, start, progress), cancellationToken);
+        return WriteOperation.RunAsync(_cluster, request, Dedup, start => new StreamSource(source, start, progress), cancellationToken);
     }
 
     /// <summary>
@@ -59,7 +59,7 @@ public sealed partial class Blob
             request.Ranges.Add(range.ToWire());
         }
 
-        return WriteOperation.RunAsync(_cluster, request, _ => new MemorySource(sorted), cancellationToken);
+        return WriteOperation.RunAsync(_cluster, request, Dedup, _ => new MemorySource(sorted), cancellationToken);
     }
 
     private AssignVersionRequest ResizeRequest(long size)

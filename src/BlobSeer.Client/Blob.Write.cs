@@ -35,7 +35,7 @@ public sealed partial class Blob
             request.Ranges.Add(new ByteRange(s.Offset, s.Data.Length).ToWire());
         }
 
-        return WriteOperation.RunAsync(_cluster, request, _ => new MemorySource(sorted), cancellationToken);
+        return WriteOperation.RunAsync(_cluster, request, Dedup, _ => new MemorySource(sorted), cancellationToken);
     }
 
     /// <summary>
@@ -66,7 +66,7 @@ public sealed partial class Blob
             request.Ranges.Add(sorted[i].ToWire());
         }
 
-        return WriteOperation.RunAsync(_cluster, request, _ => new CallbackSource(fill, progress), cancellationToken);
+        return WriteOperation.RunAsync(_cluster, request, Dedup, _ => new CallbackSource(fill, progress), cancellationToken);
     }
 
     /// <summary>Writes <paramref name="length"/> bytes read from <paramref name="source"/> at <paramref name="offset"/> as one new version, with bounded memory.</summary>
@@ -75,7 +75,7 @@ public sealed partial class Blob
         new ByteRange(offset, length).Validate();
         var request = new AssignVersionRequest { Blob = Id };
         request.Ranges.Add(new ByteRange(offset, length).ToWire());
-        return WriteOperation.RunAsync(_cluster, request, start => new StreamSource(source, start, progress), cancellationToken);
+        return WriteOperation.RunAsync(_cluster, request, Dedup, start => new StreamSource(source, start, progress), cancellationToken);
     }
 
     /// <summary>Appends <paramref name="data"/> after the previous version (whichever writer gets there first) and returns the new version.</summary>
@@ -87,7 +87,7 @@ public sealed partial class Blob
         }
 
         var request = new AssignVersionRequest { Blob = Id, AppendLength = (ulong)data.Length };
-        return WriteOperation.RunAsync(_cluster, request, start => new MemorySource([new BlobSegment(start, data)]), cancellationToken);
+        return WriteOperation.RunAsync(_cluster, request, Dedup, start => new MemorySource([new BlobSegment(start, data)]), cancellationToken);
     }
 
     /// <summary>Appends <paramref name="length"/> bytes read from <paramref name="source"/>, with bounded memory.</summary>
@@ -99,6 +99,6 @@ public sealed partial class Blob
         }
 
         var request = new AssignVersionRequest { Blob = Id, AppendLength = (ulong)length };
-        return WriteOperation.RunAsync(_cluster, request, start => new StreamSource(source, start, progress), cancellationToken);
+        return WriteOperation.RunAsync(_cluster, request, Dedup, start => new StreamSource(source, start, progress), cancellationToken);
     }
 }

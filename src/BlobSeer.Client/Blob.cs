@@ -48,6 +48,13 @@ public sealed partial class Blob
     /// <summary>Replicas per page.</summary>
     public int Replication => Summary.Replication;
 
+    /// <summary>
+    /// Content-addressed pages: each page is named by a hash of its bytes and placed by that name,
+    /// so identical pages (of this blob's versions, or of other dedup blobs) are stored once. Fixed at
+    /// creation (<see cref="BlobCreateOptions.Dedup"/>); a clone has its source's.
+    /// </summary>
+    public bool Dedup => Summary.Dedup;
+
     internal PageGeometry Geometry { get; }
 
     /// <summary>Asks the version manager for the blob's latest published version and size.</summary>

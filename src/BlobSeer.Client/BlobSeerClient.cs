@@ -50,8 +50,18 @@ public sealed partial class BlobSeerClient : IDisposable
     /// <param name="retention">Which versions to keep; null for the cluster's default policy (which may be none: every version kept).</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <exception cref="BlobSeerException">InvalidArgument for a value out of range (naming it), AlreadyExists for a taken name.</exception>
-    public async Task<Blob> CreateBlobAsync(string? name, int? pageSize, int? replication, Core.Versions.RetentionPolicy? retention, CancellationToken cancellationToken = default)
+    public Task<Blob> CreateBlobAsync(string? name, int? pageSize, int? replication, Core.Versions.RetentionPolicy? retention, CancellationToken cancellationToken = default) =>
+        CreateBlobAsync(name, new BlobCreateOptions { PageSize = pageSize, Replication = replication, Retention = retention }, cancellationToken);
+
+    /// <summary>Creates an empty blob (version 0, size 0) shaped by <paramref name="options"/>.</summary>
+    /// <param name="name">Unique name; null for an unnamed blob (reached by its id). Empty or blank is InvalidArgument.</param>
+    /// <param name="options">Page size, replication, retention and dedup; each null for the cluster's default.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <exception cref="BlobSeerException">InvalidArgument for a value out of range (naming it), AlreadyExists for a taken name.</exception>
+    public async Task<Blob> CreateBlobAsync(string? name, BlobCreateOptions options, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        var (pageSize, replication, retention) = (options.PageSize, options.Replication, options.Retention);
         if (name is not null && string.IsNullOrWhiteSpace(name))
         {
             Throw.InvalidArgument("blob name is empty: give a name, or null for an unnamed blob");
@@ -68,9 +78,13 @@ public sealed partial class BlobSeerClient : IDisposable
         }
 
         retention?.Validate();
-        var info = await _cluster.VersionManager.CreateBlobAsync(
-            new CreateBlobRequest { Name = name ?? "", PageSize = (uint)(pageSize ?? 0), Replication = (uint)(replication ?? 0), Retention = Protocol.RetentionConvert.ToWire(retention) },
-            cancellationToken).ConfigureAwait(false);
+        var request = new CreateBlobRequest { Name = name ?? "", PageSize = (uint)(pageSize ?? 0), Replication = (uint)(replication ?? 0), Retention = Protocol.RetentionConvert.ToWire(retention) };
+        if (options.Dedup is { } dedup)
+        {
+            request.Dedup = dedup;
+        }
+
+        var info = await _cluster.VersionManager.CreateBlobAsync(request, cancellationToken).ConfigureAwait(false);
         return new Blob(_cluster, info);
     }
 
@@ -134,11 +148,15 @@ public sealed record BlobSummary(ulong Id, string? Name, int PageSize, int Repli
     /// <summary>Which versions the version manager keeps; null: every version.</summary>
     public Core.Versions.RetentionPolicy? Retention { get; init; }
 
+    /// <summary>Content-addressed pages: identical pages of this and other dedup blobs are stored once.</summary>
+    public bool Dedup { get; init; }
+
     internal static BlobSummary From(BlobInfo i) => new(i.Id, string.IsNullOrEmpty(i.Name) ? null : i.Name, (int)i.PageSize,
         (int)i.Replication, i.LatestVersion, (long)i.LatestSize, i.ParentBlob == 0 ? null : i.ParentBlob, i.ParentVersion,
         DateTimeOffset.FromUnixTimeMilliseconds(i.CreatedUnixMs))
     {
         Retention = Protocol.RetentionConvert.ToCore(i.Retention),
+        Dedup = i.Dedup,
     };
 }
 

@@ -42,6 +42,7 @@ internal static partial class BenchCommand
         command.Subcommands.Add(Multisnapshot());
         command.Subcommands.Add(Model());
         command.Subcommands.Add(Concurrency());
+        command.Subcommands.Add(Dedup());
         command.Subcommands.Add(Cleanup());
 
         // Hidden: the child process of the TCP baseline of 'bench io'.
@@ -132,6 +133,39 @@ internal static partial class BenchCommand
             PageSize = (int)p.GetValue(pageSize),
             FioSeconds = Math.Clamp(p.GetValue(seconds), 1, 600),
             Json = p.GetValue(json),
+            WorkDirectory = p.GetValue(workDir),
+            Executable = Self,
+        }, Console.Out, ct));
+        return command;
+    }
+
+    private static Verb Dedup()
+    {
+        var defaults = new DedupBenchmarkOptions { Images = [], Executable = Self };
+        var images = new Argument<string[]>("IMAGE") { Description = "Raw disk images (two or more), e.g. the disk.raw of two bench/vm/build-image.sh builds", Arity = new ArgumentArity(2, 16) };
+        var pageSize = Sizes.Option("--page-size", "Page size of the image blobs", defaults.PageSize, PageGeometry.MaxPageSize);
+        var providers = new Option<int>("--data-providers") { Description = "Data providers of each cluster", DefaultValueFactory = _ => defaults.DataProviders };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table" };
+        var results = new Option<string?>("--results") { Description = $"Directory for dedup.json and dedup.csv [default: ./{ResultFiles.DefaultDirectory}]", HelpName = "dir" };
+        var workDir = new Option<string?>("--work-dir") { Description = "Scratch directory for the clusters [default: a temporary one]", HelpName = "dir" };
+        var command = new Verb("dedup",
+            """
+            Imports the images into dedup blobs on one loopback cluster and into plain blobs on another (the baseline),
+            reads the bytes every data provider stores, and compares the saving with the ideal computed offline by hashing
+            every page of the images (all-zero pages are holes either way). Replication 1.
+            """,
+            "blobseer bench dedup base/disk.raw web/disk.raw",
+            "blobseer bench dedup a.raw b.raw --page-size 256KiB --json --results /tmp/r")
+        {
+            images, pageSize, providers, json, results, workDir,
+        };
+        command.SetAction((p, ct) => DedupBenchmark.RunAsync(new DedupBenchmarkOptions
+        {
+            Images = p.GetValue(images)!,
+            PageSize = (int)p.GetValue(pageSize),
+            DataProviders = Math.Clamp(p.GetValue(providers), 1, 12),
+            Json = p.GetValue(json),
+            ResultsDirectory = p.GetValue(results),
             WorkDirectory = p.GetValue(workDir),
             Executable = Self,
         }, Console.Out, ct));

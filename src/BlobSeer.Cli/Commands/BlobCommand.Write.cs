@@ -1,5 +1,6 @@
 using System.CommandLine;
 using BlobSeer.Cli.Output;
+using BlobSeer.Client;
 
 namespace BlobSeer.Cli.Commands;
 
@@ -10,17 +11,24 @@ internal static partial class BlobCommand
         var name = CreateOptions.Name("Unique name, 1-200 letters, digits, '.', '_', '-', '/'; not all digits [default: none, the blob is known by its id]");
         var pageSize = CreateOptions.PageSize("Page size, a power of two from 4KiB to 8MiB [default: the cluster's, 256KiB]");
         var replication = CreateOptions.Replication("Replicas per page, 1 to 16 and at most the number of data providers [default: the cluster's]");
+        var dedup = CreateOptions.Dedup();
         var command = new Verb("create", "Creates an empty blob (version 0, size 0) and prints its id.",
             "blobseer blob create                                   # prints e.g. 1",
-            "blobseer blob create --name images/base --page-size 256KiB --replication 2")
+            "blobseer blob create --name images/base --page-size 256KiB --replication 2",
+            "blobseer blob create --name images/web --dedup         # pages it shares with other dedup blobs are stored once")
         {
-            name, pageSize, replication,
+            name, pageSize, replication, dedup.On, dedup.Off,
         };
         command.SetAction(async (p, ct) =>
         {
             var endpoint = Connection.Endpoint(p, cluster);
             using var client = await Connection.ConnectAsync(endpoint, ct);
-            var blob = await client.CreateBlobAsync(p.GetValue(name), (int?)p.GetValue(pageSize), p.GetValue(replication), ct);
+            var blob = await client.CreateBlobAsync(p.GetValue(name), new BlobCreateOptions
+            {
+                PageSize = (int?)p.GetValue(pageSize),
+                Replication = p.GetValue(replication),
+                Dedup = CreateOptions.DedupValue(p, dedup),
+            }, ct);
             Console.Out.WriteLine(blob.Id);
             return ExitCodes.Ok;
         });

@@ -59,6 +59,31 @@ internal static class CreateOptions
         return bytes;
     }
 
+    /// <summary>
+    /// <c>--dedup</c> and <c>--no-dedup</c>: content-addressed pages on or off; neither: null, the
+    /// cluster's default. Both at once is a usage error.
+    /// </summary>
+    public static (Option<bool> On, Option<bool> Off) Dedup()
+    {
+        var on = new Option<bool>("--dedup")
+        {
+            Description = "Content-addressed pages: identical pages of dedup blobs are stored once (a SHA-256 per page written) [default: the cluster's, off unless configured]",
+        };
+        var off = new Option<bool>("--no-dedup") { Description = "Pages of its own, even where the cluster's default is dedup" };
+        off.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<bool>() && r.Parent?.GetResult(on) is { Implicit: false } other && other.GetValueOrDefault<bool>())
+            {
+                r.AddError("--dedup and --no-dedup contradict each other: give one");
+            }
+        });
+        return (on, off);
+    }
+
+    /// <summary>The value of the <see cref="Dedup"/> flags: true, false, or null for the cluster's default.</summary>
+    public static bool? DedupValue(ParseResult parse, (Option<bool> On, Option<bool> Off) dedup) =>
+        parse.GetValue(dedup.On) ? true : parse.GetValue(dedup.Off) ? false : null;
+
     /// <summary><c>--replication</c>: 1 to 16; absent: null, the cluster's default.</summary>
     public static Option<int?> Replication(string description)
     {

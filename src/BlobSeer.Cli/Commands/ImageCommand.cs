@@ -24,6 +24,7 @@ internal static class ImageCommand
         var name = CreateOptions.Name("Name of the new image blob (unique)", required: true);
         var pageSize = CreateOptions.PageSize("Page size, also the mirror's chunk size: a power of two from 4KiB to 8MiB", 256 << 10);
         var replication = CreateOptions.Replication("Replicas per page, 1 to 16 and at most the number of data providers [default: the cluster's]");
+        var dedup = CreateOptions.Dedup();
         var format = new Option<string>("--format")
         {
             Description = "Source format: auto (by magic number), raw, qcow2, vmdk, vhdx, vdi…",
@@ -32,9 +33,10 @@ internal static class ImageCommand
         var command = new Verb("import",
             "Uploads a disk image as ONE version of a new blob and prints NAME@VERSION. Non-raw formats are converted with qemu-img; holes and all-zero pages are not stored.",
             "blobseer image import debian.raw --name debian               # prints debian@1",
-            "blobseer image import ubuntu.qcow2 --name ubuntu --replication 2")
+            "blobseer image import ubuntu.qcow2 --name ubuntu --replication 2",
+            "blobseer image import web.raw --name web --dedup    # pages shared with other dedup images are stored once")
         {
-            file, name, pageSize, replication, format,
+            file, name, pageSize, replication, dedup.On, dedup.Off, format,
         };
         command.SetAction(async (p, ct) =>
         {
@@ -45,6 +47,7 @@ internal static class ImageCommand
                 Name = p.GetValue(name)!,
                 PageSize = (int)p.GetValue(pageSize)!.Value,
                 Replication = p.GetValue(replication),
+                Dedup = CreateOptions.DedupValue(p, dedup),
                 Format = p.GetValue(format)!,
             };
             var result = await RunWithProgressAsync(path, (onPlan, progress) => ImageImporter.ImportAsync(client, path, options, onPlan, progress, ct));

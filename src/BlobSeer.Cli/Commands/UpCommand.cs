@@ -44,6 +44,10 @@ internal static class UpCommand
             HelpName = "n",
             DefaultValueFactory = _ => defaults.DefaultReplication,
         };
+        var dedup = new Option<bool>("--dedup")
+        {
+            Description = "Blobs created without --dedup/--no-dedup get content-addressed pages: identical pages stored once",
+        };
         var tls = new Option<bool>("--tls")
         {
             Description = "Serve every role over TLS with the files in DIR/tls (ca.pem, node.pem, client.pem and their keys), made on the first start; clients then pass --tls-dir DIR/tls",
@@ -65,7 +69,7 @@ internal static class UpCommand
             "blobseer up --data-providers 8 --replication 2",
             "blobseer up --tls                            # then: blobseer --tls-dir blobseer-data/tls blob list")
         {
-            data, port, host, metadata, dataProviders, replication, tls, requireCertificates, verbose,
+            data, port, host, metadata, dataProviders, replication, dedup, tls, requireCertificates, verbose,
         };
         command.SetAction((parseResult, ct) =>
         {
@@ -90,6 +94,7 @@ internal static class UpCommand
                 MetadataProviders = parseResult.GetValue(metadata),
                 DataProviders = parseResult.GetValue(dataProviders),
                 DefaultReplication = parseResult.GetValue(replication),
+                DefaultDedup = parseResult.GetValue(dedup),
                 Secret = Connection.Secret,
                 Tls = material,
                 RequireClientCertificate = parseResult.GetValue(requireCertificates),

@@ -18,7 +18,7 @@ internal static class JsonOutput
 
     public static BlobJson From(BlobSummary b, VersionJson? version = null) => new(
         b.Id, b.Name, b.PageSize, b.Replication, b.LatestVersion, b.Size, b.ParentBlob, b.ParentBlob is null ? null : b.ParentVersion,
-        b.Created.ToUniversalTime(), From(b.Retention), version);
+        b.Created.ToUniversalTime(), From(b.Retention), b.Dedup, version);
 
     public static VersionJson From(BlobVersionInfo v) => new(
         v.Version, v.Size, v.Published, v.Created.ToUniversalTime(), v.Ranges.Select(r => new RangeJson(r.Offset, r.Length)).ToArray(), v.Noop, v.Expired,
@@ -40,6 +40,7 @@ internal sealed record BlobJson(
     ulong? ParentVersion,
     DateTimeOffset Created,
     RetentionJson? Retention,
+    bool Dedup,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] VersionJson? Version);
 
 /// <summary>A version: one element of <c>blob versions</c>, or <c>version</c> of <c>blob info --version</c>.</summary>

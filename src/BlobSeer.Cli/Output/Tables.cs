@@ -15,14 +15,14 @@ internal static class Tables
         }
 
         var table = new Table().Border(TableBorder.Simple)
-            .AddColumns("id", "name", "latest", "size", "page size", "repl.", "parent", "created");
+            .AddColumns("id", "name", "latest", "size", "page size", "repl.", "dedup", "parent", "created");
         table.Columns[0].RightAligned();
         table.Columns[2].RightAligned();
         table.Columns[3].RightAligned();
         foreach (var b in blobs)
         {
             table.AddRow(Cells(b.Id.ToString(), b.Name ?? "-", b.LatestVersion.ToString(), ByteSizes.Format(b.Size), ByteSizes.Format(b.PageSize),
-                b.Replication.ToString(), Parent(b), Time(b.Created)));
+                b.Replication.ToString(), b.Dedup ? "yes" : "-", Parent(b), Time(b.Created)));
         }
 
         Terminal.Stdout.Write(table);
@@ -41,6 +41,7 @@ internal static class Tables
         Row("parent", Parent(b));
         Row("created", Time(b.Created));
         Row("retention", b.Retention is { } r ? Retention(r) : "none (every version kept)");
+        Row("dedup", b.Dedup ? "yes (content-addressed pages: identical pages stored once)" : "no");
         if (b.Version is { } v)
         {
             Row("version", v.Version.ToString());

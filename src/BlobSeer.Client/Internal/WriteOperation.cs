@@ -21,6 +21,11 @@ namespace BlobSeer.Client.Internal;
 /// result is exactly the sequential outcome whatever the concurrency. Only such boundary pages
 /// wait; all other pages go out at once. (docs/decisions/0002-unaligned-writes.md)
 /// </para>
+/// <para>
+/// Content-addressed pages (a dedup blob): a page's id is the first 16 bytes of the SHA-256 of the
+/// bytes stored, and the provider manager places it by that id, so the same content goes to the
+/// same providers and is stored once. (docs/decisions/0016-content-addressed-pages.md)
+/// </para>
 /// </summary>
 internal sealed class WriteOperation
 {
@@ -33,12 +38,14 @@ internal sealed class WriteOperation
     private readonly List<InFlightWrite> _inFlight;
     private readonly Dictionary<long, PageDescriptor> _stored = [];
     private readonly ulong _blob;
+    private readonly bool _dedup;
     private bool _treeStarted;
 
-    private WriteOperation(Cluster cluster, ulong blob, AssignVersionResponse assignment)
+    private WriteOperation(Cluster cluster, ulong blob, bool dedup, AssignVersionResponse assignment)
     {
         _cluster = cluster;
         _blob = blob;
+        _dedup = dedup;
         _assignment = assignment;
         _geometry = new PageGeometry((int)assignment.PageSize);
         _ranges = assignment.Ranges.Select(r => r.ToCore()).OrderBy(r => r.Offset).ToArray();
@@ -50,10 +57,15 @@ internal sealed class WriteOperation
     }
 
     /// <summary>Runs a write or append and returns its version once it is complete (published when every earlier one is).</summary>
-    public static async Task<ulong> RunAsync(Cluster cluster, AssignVersionRequest request, Func<long, WriteSource> source, CancellationToken ct)
+    /// <param name="cluster">The cluster.</param>
+    /// <param name="request">What the version writes.</param>
+    /// <param name="dedup">The blob has content-addressed pages (<see cref="Blob.Dedup"/>).</param>
+    /// <param name="source">The bytes, from the first range's offset on.</param>
+    /// <param name="ct">Cancels the write (the version is then completed as a no-op).</param>
+    public static async Task<ulong> RunAsync(Cluster cluster, AssignVersionRequest request, bool dedup, Func<long, WriteSource> source, CancellationToken ct)
     {
         var assignment = await cluster.VersionManager.AssignVersionAsync(request, ct).ConfigureAwait(false);
-        var op = new WriteOperation(cluster, request.Blob, assignment);
+        var op = new WriteOperation(cluster, request.Blob, dedup, assignment);
         if (assignment.MapEpoch != cluster.Map.Epoch)
         {
             // The metadata ring changed: store the tree where the version manager now expects it.
@@ -156,7 +168,8 @@ internal sealed class WriteOperation
     private async Task StorePagesAsync(WriteSource source, CancellationToken ct)
     {
         var pageSize = _geometry.PageSize;
-        var placements = await AllocateAsync(ct).ConfigureAwait(false);
+        // Content-addressed pages are placed by their id, known only once their bytes are.
+        var placements = _dedup ? null : await AllocateAsync(ct).ConfigureAwait(false);
         using var gate = new SemaphoreSlim(_cluster.Options.ParallelPagesFor(pageSize));
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var uploads = new List<Task>();
@@ -193,7 +206,7 @@ internal sealed class WriteOperation
                     covered += (int)(to - from);
                 }
 
-                var providers = placements[ordinal++];
+                var providers = placements?[ordinal++];
                 uploads.Add(StorePageAsync(page, buffer, storedLength, covered == storedLength ? null : coveredParts, providers, gate, failed));
             }
 
@@ -224,7 +237,7 @@ internal sealed class WriteOperation
     }
 
     private async Task StorePageAsync(long page, byte[] buffer, int storedLength, List<(int Start, int Length)>? coveredParts,
-        Placement providers, SemaphoreSlim gate, CancellationTokenSource failed)
+        Placement? providers, SemaphoreSlim gate, CancellationTokenSource failed)
     {
         try
         {
@@ -235,8 +248,20 @@ internal sealed class WriteOperation
 
             var data = buffer.AsMemory(0, storedLength);
             var crc = Crc32C.Compute(data.Span);
-            var pageId = new byte[16];
-            RandomNumberGenerator.Fill(pageId);
+            var pageId = new byte[PageIdBytes];
+            if (providers is null)
+            {
+                // Over exactly the bytes put, merged base included: the id names what is stored.
+                Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+                SHA256.HashData(data.Span, hash);
+                hash[..PageIdBytes].CopyTo(pageId);
+                providers = await PlaceByContentAsync(page, pageId, failed.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                RandomNumberGenerator.Fill(pageId);
+            }
+
             var used = new HashSet<uint>(providers.Ids);
             var puts = new Task<uint>[providers.Ids.Count];
             for (var i = 0; i < puts.Length; i++)
@@ -381,6 +406,20 @@ internal sealed class WriteOperation
         }
     }
 
+    // The providers a content-addressed page's id wins (rendezvous hashing at the provider manager).
+    private async Task<Placement> PlaceByContentAsync(long page, byte[] pageId, CancellationToken ct)
+    {
+        var request = new AllocateRequest { Pages = 1, Replication = _assignment.Replication };
+        request.PageIds.Add(UnsafeByteOperations.UnsafeWrap(pageId));
+        var response = await _cluster.ProviderManager.AllocateAsync(request, ct).ConfigureAwait(false);
+        if (response.Pages.Count != 1)
+        {
+            Throw.Internal($"provider manager placed {response.Pages.Count} pages where 1 was asked (blob {_blob} version {_assignment.Version} page {page})");
+        }
+
+        return new Placement(response.Pages[0].Providers);
+    }
+
     private async Task<List<Placement>> AllocateAsync(CancellationToken ct)
     {
         var total = _pages.PageCount;
@@ -410,6 +449,8 @@ internal sealed class WriteOperation
         var wire = nodes.Select(n => n.ToWire(n.IsLeaf && !n.IsNoopLeaf ? _stored[n.Key.First] : null)).ToList();
         await _cluster.Nodes.PutAsync(wire, (int)Math.Max(1, _assignment.Replication), ct).ConfigureAwait(false);
     }
+
+    private const int PageIdBytes = 16;
 
     private sealed record Placement(IReadOnlyList<uint> Ids);
 }

@@ -100,6 +100,12 @@ public sealed class BlobState
     /// <summary>Creation time.</summary>
     public long CreatedUnixMs { get; }
 
+    /// <summary>
+    /// Content-addressed pages: writers name each page by a hash of its bytes and place it by that
+    /// name, so identical pages are stored once. Fixed at creation; a clone takes its source's.
+    /// </summary>
+    public bool Dedup { get; init; }
+
     /// <summary>Latest published version.</summary>
     public ulong PublishedVersion { get; private set; }
 

@@ -17,6 +17,9 @@ public sealed class ImportOptions
     /// <summary>Replicas per page; null means the cluster's default.</summary>
     public int? Replication { get; init; }
 
+    /// <summary>Content-addressed pages (pages it shares with other dedup images stored once); null means the cluster's default.</summary>
+    public bool? Dedup { get; init; }
+
     /// <summary>The source format: "auto" (by magic number), "raw", or any format qemu-img reads (qcow2, vmdk, vdi, vhdx…). Default auto.</summary>
     public string Format { get; init; } = "auto";
 
@@ -118,12 +121,14 @@ public static class ImageImporter
     {
         try
         {
-            return await client.CreateBlobAsync(options.Name, options.PageSize, options.Replication, ct).ConfigureAwait(false);
+            return await client.CreateBlobAsync(options.Name,
+                new BlobCreateOptions { PageSize = options.PageSize, Replication = options.Replication, Dedup = options.Dedup }, ct).ConfigureAwait(false);
         }
         catch (BlobSeerException e) when (e.Code == ErrorCode.AlreadyExists)
         {
             var existing = await client.OpenBlobAsync(options.Name, ct).ConfigureAwait(false);
-            if (existing.Summary is { LatestVersion: 0, Size: 0, ParentBlob: null } && existing.PageSize == options.PageSize)
+            if (existing.Summary is { LatestVersion: 0, Size: 0, ParentBlob: null } && existing.PageSize == options.PageSize
+                && (options.Dedup is null || existing.Dedup == options.Dedup))
             {
                 return existing;
             }

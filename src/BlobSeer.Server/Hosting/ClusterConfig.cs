@@ -65,6 +65,12 @@ public sealed class ClusterConfig
     /// <summary>Retention policy of blobs created without one; null (the default) keeps every version.</summary>
     public ClusterRetentionConfig? Retention { get; set; }
 
+    /// <summary>
+    /// Whether blobs created without saying get content-addressed pages, identical pages stored
+    /// once (docs/decisions/0016-content-addressed-pages.md). Default false.
+    /// </summary>
+    public bool Dedup { get; set; }
+
     private static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,

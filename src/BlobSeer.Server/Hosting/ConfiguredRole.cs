@@ -83,6 +83,7 @@ public sealed record ConfiguredRole(Role Role, string Host, int Port, string Dir
                 DefaultReplication = config.DefaultReplication,
                 WriterLease = TimeSpan.FromSeconds(config.WriterLeaseSeconds),
                 DefaultRetention = config.Retention?.ToPolicy(),
+                DefaultDedup = config.Dedup,
             }, loggers, cancellationToken).ConfigureAwait(false),
             Role.ProviderManager => await RoleHost.StartProviderManagerAsync(new ProviderManagerHostOptions
             {

@@ -51,6 +51,9 @@ public sealed class EmbeddedClusterOptions
     /// <summary>Retention of blobs created without a policy (see VersionManagerOptions.DefaultRetention); null keeps every version.</summary>
     public Core.Versions.RetentionPolicy? DefaultRetention { get; init; }
 
+    /// <summary>Whether blobs created without saying get content-addressed pages (see VersionManagerOptions.DefaultDedup). Default false.</summary>
+    public bool DefaultDedup { get; init; }
+
     /// <summary>How often retention policies are applied (see VersionManagerOptions.RetentionInterval). Default 1 min.</summary>
     public TimeSpan RetentionInterval { get; init; } = TimeSpan.FromMinutes(1);
 
@@ -159,6 +162,7 @@ public sealed class EmbeddedCluster : IAsyncDisposable
             DefaultReplication = Options.DefaultReplication,
             WriterLease = Options.WriterLease,
             DefaultRetention = Options.DefaultRetention,
+            DefaultDedup = Options.DefaultDedup,
             RetentionInterval = Options.RetentionInterval,
         }, loggers, ct).ConfigureAwait(false);
         _roles.Add(VersionManager);

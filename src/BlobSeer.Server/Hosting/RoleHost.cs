@@ -76,6 +76,7 @@ public sealed class RoleHost : IAsyncDisposable
             DefaultReplication = options.DefaultReplication,
             WriterLease = options.WriterLease ?? defaults.WriterLease,
             DefaultRetention = options.DefaultRetention,
+            DefaultDedup = options.DefaultDedup,
             RetentionInterval = options.RetentionInterval ?? defaults.RetentionInterval,
             Secret = options.Secret,
             Tls = options.Tls,

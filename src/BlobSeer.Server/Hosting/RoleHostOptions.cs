@@ -83,6 +83,9 @@ public sealed record VersionManagerHostOptions : RoleHostOptions
     /// <summary>Retention of blobs created without a policy (see <see cref="VersionManager.VersionManagerOptions.DefaultRetention"/>); null keeps every version.</summary>
     public Core.Versions.RetentionPolicy? DefaultRetention { get; init; }
 
+    /// <summary>See <see cref="VersionManager.VersionManagerOptions.DefaultDedup"/>: content-addressed pages for blobs created without saying. Default false.</summary>
+    public bool DefaultDedup { get; init; }
+
     /// <summary>See <see cref="VersionManager.VersionManagerOptions.RetentionInterval"/>; null (the default) for its default, 1 min.</summary>
     public TimeSpan? RetentionInterval { get; init; }
 }

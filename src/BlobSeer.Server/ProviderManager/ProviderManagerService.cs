@@ -161,12 +161,20 @@ public sealed class ProviderManagerService : IProviderManagerService
         return ValueTask.FromResult(new Empty());
     }
 
-    /// <summary>Chooses <c>replication</c> distinct live providers for each of <c>pages</c> new pages.</summary>
+    /// <summary>
+    /// Chooses <c>replication</c> distinct live providers for each of <c>pages</c> new pages: by
+    /// load, or, with <c>page_ids</c>, by rendezvous hashing of each id (<see cref="ContentPlacement"/>).
+    /// </summary>
     public ValueTask<AllocateResponse> AllocateAsync(AllocateRequest request, CancellationToken cancellationToken)
     {
         if (request.Pages is 0 or > 1_000_000)
         {
             Throw.InvalidArgument($"cannot allocate {request.Pages} pages at once (1 to 1000000)");
+        }
+
+        if (request.PageIds.Count != 0 && request.PageIds.Count != request.Pages)
+        {
+            Throw.InvalidArgument($"{request.PageIds.Count} page ids for {request.Pages} pages: give one per page, or none");
         }
 
         var replication = (int)Math.Max(1, request.Replication);
@@ -183,6 +191,11 @@ public sealed class ProviderManagerService : IProviderManagerService
             foreach (var e in live)
             {
                 e.Assigned *= 0.5;
+            }
+
+            if (request.PageIds.Count != 0)
+            {
+                return ValueTask.FromResult(AllocateByContent(request, live, replication));
             }
 
             var order = new Entry[live.Length];
@@ -205,6 +218,30 @@ public sealed class ProviderManagerService : IProviderManagerService
         }
 
         return ValueTask.FromResult(response);
+    }
+
+    // Caller holds _gate. Each page on the providers its id wins among those that can take it.
+    private static AllocateResponse AllocateByContent(AllocateRequest request, Entry[] live, int replication)
+    {
+        var byId = live.ToDictionary(e => e.Id);
+        var candidates = live.Select(e => e.Id).ToArray();
+        Span<uint> chosen = replication <= 16 ? stackalloc uint[replication] : new uint[replication];
+        var response = new AllocateResponse();
+        foreach (var pageId in request.PageIds)
+        {
+            ContentPlacement.Choose(pageId.Span, candidates, chosen);
+            var set = new ProviderSet();
+            foreach (var id in chosen)
+            {
+                // Counted like any placement, so load-placed pages of other blobs go around them.
+                byId[id].Assigned += 1;
+                set.Providers.Add(id);
+            }
+
+            response.Pages.Add(set);
+        }
+
+        return response;
     }
 
     /// <summary>The options it runs with.</summary>

@@ -35,6 +35,13 @@ public sealed class VersionManagerOptions
     /// </summary>
     public TimeSpan RetentionInterval { get; init; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// Whether blobs created without saying get content-addressed pages (identical pages stored
+    /// once, docs/decisions/0016-content-addressed-pages.md). Default false. Copied into each new
+    /// blob: changing it changes no existing blob.
+    /// </summary>
+    public bool DefaultDedup { get; init; }
+
     /// <summary>The cluster secret the version manager's own calls to metadata providers carry; null for none.</summary>
     public string? Secret { get; init; }
 

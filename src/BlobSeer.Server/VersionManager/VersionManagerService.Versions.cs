@@ -231,7 +231,10 @@ public sealed partial class VersionManagerService
             case VersionManagerRecord.KindOneofCase.Created:
                 var b = record.Created.Blob;
                 Register(new BlobState(b.Id, string.IsNullOrEmpty(b.Name) ? null : b.Name, new PageGeometry((int)b.PageSize),
-                    (int)b.Replication, (long)record.Created.Size, record.Created.Root.ToCoreOrNull(), b.ParentBlob, b.ParentVersion, b.CreatedUnixMs));
+                    (int)b.Replication, (long)record.Created.Size, record.Created.Root.ToCoreOrNull(), b.ParentBlob, b.ParentVersion, b.CreatedUnixMs)
+                {
+                    Dedup = b.Dedup,
+                });
                 break;
             case VersionManagerRecord.KindOneofCase.Assigned:
                 var a = record.Assigned;

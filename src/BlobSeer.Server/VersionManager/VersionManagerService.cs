@@ -111,7 +111,10 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
                 Throw.Error(ErrorCode.AlreadyExists, $"a blob named '{name}' already exists (id {taken})");
             }
 
-            var state = new BlobState(_nextId, name, geometry, replication, 0, null, 0, 0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            var state = new BlobState(_nextId, name, geometry, replication, 0, null, 0, 0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())
+            {
+                Dedup = request.HasDedup ? request.Dedup : _options.DefaultDedup,
+            };
             seq = InitialPolicy(state.Id, retention, Add(state));
             info = Info(_blobs[state.Id]);
         }
@@ -140,7 +143,12 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
 
             var rec = source.Get(version);
             var state = new BlobState(_nextId, name, source.Geometry, source.Replication, rec.Size, rec.Root,
-                source.Id, version, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+                source.Id, version, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())
+            {
+                // The clone shares the source's pages; naming its own new pages the same way keeps
+                // identical content shared across the two.
+                Dedup = source.Dedup,
+            };
             seq = InitialPolicy(state.Id, null, Add(state));
             info = Info(_blobs[state.Id]);
         }
@@ -255,6 +263,7 @@ public sealed partial class VersionManagerService : IVersionManagerService, IDis
         ParentBlob = s.ParentBlob,
         ParentVersion = s.ParentVersion,
         CreatedUnixMs = s.CreatedUnixMs,
+        Dedup = s.Dedup,
     };
 
     internal static VersionInfo ToInfo(BlobState s, VersionRecord r)
