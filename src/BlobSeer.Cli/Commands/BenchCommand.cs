@@ -42,6 +42,7 @@ internal static partial class BenchCommand
         command.Subcommands.Add(Multisnapshot());
         command.Subcommands.Add(Model());
         command.Subcommands.Add(Concurrency());
+        command.Subcommands.Add(Space());
         command.Subcommands.Add(Cleanup());
 
         // Hidden: the child process of the TCP baseline of 'bench io'.
