@@ -37,7 +37,7 @@ internal static partial class SpaceBenchmark
         }
 
         Progress.Line($"cost: {options.Writers} writers, one {ByteSizes.Format(pageSize)} page per write at a random page of a {WriterBlobPages}-page blob each; warming up");
-        _ = await WindowAsync(writers, buffers, pageSize, WarmUp, options.MaxWritesPerWindow, options.Seed, ct);
+        _ = await WindowAsync(writers, buffers, pageSize, options.WriteWindow < WarmUp ? options.WriteWindow : WarmUp, options.MaxWritesPerWindow, options.Seed, ct);
         var windows = new List<CostWindow>();
         var piles = new List<PileResult>();
         for (var round = 1; round <= options.Rounds; round++)
@@ -46,7 +46,7 @@ internal static partial class SpaceBenchmark
             foreach (var withGc in round % 2 == 1 ? new[] { false, true } : [true, false])
             {
                 // Compaction of an earlier window's garbage would slow these writers: let it finish first.
-                _ = await SettleAsync(client, disks, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(90), Stopwatch.StartNew(), ct);
+                _ = await SettleAsync(client, disks, options.SettleQuiet / 2, TimeSpan.FromSeconds(90), Stopwatch.StartNew(), ct);
 
                 var window = await MeasureAsync(client, writers, buffers, options, round, withGc, ct);
                 windows.Add(window);

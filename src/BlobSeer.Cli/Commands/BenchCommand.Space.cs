@@ -19,6 +19,7 @@ internal static partial class BenchCommand
         var window = new Option<int>("--window-seconds") { Description = "Seconds of each measured writer window", DefaultValueFactory = _ => (int)defaults.WriteWindow.TotalSeconds };
         var rounds = new Option<int>("--rounds") { Description = "Rounds of the GC-cost measurement, each a window alone and one with GC passes (order alternating)", DefaultValueFactory = _ => defaults.Rounds };
         var settle = new Option<int>("--settle-seconds") { Description = "Longest wait for compaction to settle after the GC pass", DefaultValueFactory = _ => (int)defaults.SettleTimeout.TotalSeconds };
+        var quiet = new Option<int>("--quiet-seconds") { Description = "Compaction has settled once the data directories did not shrink for this long (half of it before each writer window); at least 6, longer than the providers' 5 s compaction period", DefaultValueFactory = _ => (int)defaults.SettleQuiet.TotalSeconds };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table" };
         var results = new Option<string?>("--results") { Description = $"Directory for space.json/.csv and space-du.csv/.svg [default: ./{ResultFiles.DefaultDirectory}]", HelpName = "dir" };
         var work = new Option<string?>("--work-dir") { Description = "Scratch directory for the cluster (needs about TOTAL + 2 x GARBAGE free) [default: a temporary one]", HelpName = "dir" };
@@ -28,7 +29,7 @@ internal static partial class BenchCommand
             1. reclaim: one blob written whole VERSIONS times with fresh random bytes (TOTAL stored) and CLONES clones of
                versions spread over the run, each with a version of its own rewriting 1/8 of it; then every version but the
                latest of each blob deleted, one GC pass with no grace, and a wait (at most --settle-seconds) until compaction
-               stops shrinking the data directories for 10 s. Reports du (allocated blocks, as 'du' counts them) of the data
+               stops shrinking the data directories for --quiet-seconds. Reports du (allocated blocks, as 'du' counts them) of the data
                and metadata directories before the delete, after the pass and after compaction, against the live bytes
                (target: du <= 1.1 x live); GiB/s the pass deleted and GiB/s compaction gave back.
             2. GC cost: WRITERS writers rewriting one page at a time of their own blob, measured alone and while GC passes run
@@ -38,7 +39,7 @@ internal static partial class BenchCommand
             "blobseer bench space                                                  # 4 GiB, 64 versions, 4 clones",
             "blobseer bench space --total 1GiB --versions 32 --clones 2 --garbage 256MiB --window-seconds 10 --json")
         {
-            total, versions, clones, pageSize, garbage, writers, window, rounds, settle, json, results, work,
+            total, versions, clones, pageSize, garbage, writers, window, rounds, settle, quiet, json, results, work,
         };
         command.SetAction((p, ct) => SpaceBenchmark.RunAsync(new SpaceBenchmarkOptions
         {
@@ -51,6 +52,7 @@ internal static partial class BenchCommand
             WriteWindow = TimeSpan.FromSeconds(Math.Clamp(p.GetValue(window), 1, 600)),
             Rounds = p.GetValue(rounds),
             SettleTimeout = TimeSpan.FromSeconds(Math.Clamp(p.GetValue(settle), 1, 3600)),
+            SettleQuiet = TimeSpan.FromSeconds(Math.Clamp(p.GetValue(quiet), 6, 600)),
             Json = p.GetValue(json),
             ResultsDirectory = p.GetValue(results),
             WorkDirectory = p.GetValue(work),
