@@ -43,6 +43,7 @@ internal static partial class BenchCommand
         command.Subcommands.Add(Model());
         command.Subcommands.Add(Concurrency());
         command.Subcommands.Add(Dedup());
+        command.Subcommands.Add(Space());
         command.Subcommands.Add(Cleanup());
 
         // Hidden: the child process of the TCP baseline of 'bench io'.
