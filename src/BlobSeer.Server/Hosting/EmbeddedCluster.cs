@@ -42,7 +42,7 @@ public sealed class EmbeddedClusterOptions
     /// <summary>How often the garbage collector runs on its own (see ProviderManagerOptions.GcInterval); null for its default, 1 hour.</summary>
     public TimeSpan? GcInterval { get; init; }
 
-    /// <summary>The garbage collector's clock margin (see ProviderManagerOptions.GcGrace); null for its default, 5 min.</summary>
+    /// <summary>The garbage collector's clock margin (see ProviderManagerOptions.GcGrace); null for none: every role runs on this process's clock.</summary>
     public TimeSpan? GcGrace { get; init; }
 
     /// <summary>Writers' lease (see VersionManagerOptions.WriterLease). Default 60 s.</summary>
@@ -146,7 +146,8 @@ public sealed class EmbeddedCluster : IAsyncDisposable
             VersionManager = () => VersionManager?.Endpoint,
             RepairAfter = Options.RepairAfter,
             GcInterval = Options.GcInterval,
-            GcGrace = Options.GcGrace,
+            // Every role runs on this process's clock: no skew to allow for.
+            GcGrace = Options.GcGrace ?? TimeSpan.Zero,
         }, loggers, ct).ConfigureAwait(false);
         _roles.Add(ProviderManager);
         VersionManager = await RoleHost.StartVersionManagerAsync(new VersionManagerHostOptions
