@@ -112,6 +112,12 @@ public sealed partial class BlobSeerClient
     {
         var map = await _cluster.VersionManager.GetClusterMapAsync(new Empty(), cancellationToken).ConfigureAwait(false);
         var list = await _cluster.ProviderManager.ListProvidersAsync(new Empty(), cancellationToken).ConfigureAwait(false);
+        return await ProviderSpaceAsync(map, list, cancellationToken).ConfigureAwait(false);
+    }
+
+    // The same, for the members of a map and a provider list already fetched.
+    private async Task<ProviderSpaceStatus[]> ProviderSpaceAsync(ClusterMap map, ListProvidersResponse list, CancellationToken cancellationToken)
+    {
         var data = list.Providers.Where(p => p.Alive).Select(p => AskAsync("data", p.Endpoint, async (endpoint, ct) =>
         {
             var s = await new DataProviderClient(_cluster.Channel(endpoint)).StatsAsync(new Empty(), ct).ConfigureAwait(false);

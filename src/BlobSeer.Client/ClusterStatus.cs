@@ -106,7 +106,7 @@ public sealed partial class BlobSeerClient
             await Task.WhenAll(probes).ConfigureAwait(false), data, repair, map.Epoch, fresh.Rebalancing, fresh.RebalancedNodes, (long)list.ReserveBytes,
             fresh.Unsettled.Select(u => new UnsettledVersionStatus(u.Blob, string.IsNullOrEmpty(u.Name) ? null : u.Name, u.Version,
                 DateTimeOffset.FromUnixTimeMilliseconds(u.SinceUnixMs), u.LastError, u.Attempts)).ToArray(),
-            list.Gc is { } gc ? GcStatus.From(gc) : null, await GetProviderSpaceAsync(cancellationToken).ConfigureAwait(false));
+            list.Gc is { } gc ? GcStatus.From(gc) : null, await ProviderSpaceAsync(fresh, list, cancellationToken).ConfigureAwait(false));
     }
 
     /// <summary>

@@ -1,8 +1,8 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using BlobSeer.Core;
+using BlobSeer.Server.Storage;
 using Microsoft.Win32.SafeHandles;
 
 namespace BlobSeer.Server.Data;
@@ -167,7 +167,7 @@ public sealed partial class PageStore
         }
 
         long length = file.Length;
-        var throttle = new Throttle(_options.CompactionBytesPerSecond);
+        var throttle = new Pacer(_options.CompactionBytesPerSecond);
         var pending = new List<(RecordHeader Record, long Offset, byte[]? Data)>();
         var dropped = new List<(PageKey Key, long Offset)>();
         long pendingBytes = 0;
@@ -429,30 +429,6 @@ public sealed partial class PageStore
             lock (_lock)
             {
                 return _disposed;
-            }
-        }
-    }
-
-    /// <summary>Keeps a background task's I/O at a rate: after each step it sleeps until the
-    /// bytes so far are due. A rate of 0 means unbounded.</summary>
-    private sealed class Throttle(long bytesPerSecond)
-    {
-        private readonly long _start = Stopwatch.GetTimestamp();
-        private long _bytes;
-
-        public async ValueTask PaceAsync(long bytes, CancellationToken cancellationToken)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            if (bytesPerSecond <= 0)
-            {
-                return;
-            }
-
-            _bytes += bytes;
-            TimeSpan ahead = TimeSpan.FromSeconds((double)_bytes / bytesPerSecond) - Stopwatch.GetElapsedTime(_start);
-            if (ahead > TimeSpan.FromMilliseconds(5))
-            {
-                await Task.Delay(ahead, cancellationToken).ConfigureAwait(false);
             }
         }
     }

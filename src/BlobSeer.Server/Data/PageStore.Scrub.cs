@@ -1,5 +1,6 @@
 using System.Buffers;
 using BlobSeer.Core;
+using BlobSeer.Server.Storage;
 using Microsoft.Win32.SafeHandles;
 
 namespace BlobSeer.Server.Data;
@@ -57,7 +58,7 @@ public sealed partial class PageStore
             numbers.Sort();
             Interlocked.Exchange(ref _scrubPagesVerified, 0);
             Interlocked.Exchange(ref _scrubBytesVerified, 0);
-            var throttle = new Throttle(_options.ScrubBytesPerSecond);
+            var throttle = new Pacer(_options.ScrubBytesPerSecond);
             long found = 0;
             foreach (int number in numbers)
             {
@@ -76,7 +77,7 @@ public sealed partial class PageStore
         }
     }
 
-    private async Task<long> ScrubSegmentAsync(int number, Throttle throttle, CancellationToken cancellationToken)
+    private async Task<long> ScrubSegmentAsync(int number, Pacer throttle, CancellationToken cancellationToken)
     {
         SafeFileHandle handle;
         long length;

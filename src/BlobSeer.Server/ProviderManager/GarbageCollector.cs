@@ -4,6 +4,7 @@ using BlobSeer.Core;
 using BlobSeer.Protocol;
 using BlobSeer.Protocol.Messages;
 using BlobSeer.Protocol.Rpc;
+using BlobSeer.Server.Storage;
 using Microsoft.Extensions.Logging;
 using CoreNodeKey = BlobSeer.Core.Trees.NodeKey;
 
@@ -175,7 +176,7 @@ internal sealed class GarbageCollector : IAsyncDisposable
             pass.Phase = "marking";
             var visited = new HashSet<CoreNodeKey>();
             var marked = new Dictionary<UInt128, MarkedPage>();
-            var walkRate = new RateLimit(_manager.Options.GcNodesPerSecond);
+            var walkRate = new Pacer(_manager.Options.GcNodesPerSecond);
             await live.WalkAsync(ring, visited, (node, _) =>
             {
                 Interlocked.Increment(ref pass.NodesMarked);
@@ -190,10 +191,10 @@ internal sealed class GarbageCollector : IAsyncDisposable
 
                     mark.Providers.UnionWith(page.Providers);
                 }
-            }, walkRate.WaitAsync, ct).ConfigureAwait(false);
+            }, walkRate.PaceAsync, ct).ConfigureAwait(false);
 
             var cutoff = Math.Min(live.SnapshotUnixMs, live.OldestInFlightUnixMs) - (long)grace.TotalMilliseconds;
-            var deleteRate = new RateLimit(_manager.Options.GcDeletesPerSecond);
+            var deleteRate = new Pacer(_manager.Options.GcDeletesPerSecond);
 
             pass.Phase = "sweeping nodes";
             for (var m = 0; m < map.MetadataProviders.Count; m++)
@@ -272,7 +273,7 @@ internal sealed class GarbageCollector : IAsyncDisposable
         && key.Blob <= live.LastBlobId
         && (!live.KeepVersionsAfter.TryGetValue(key.Blob, out var keep) || key.Version <= keep);
 
-    private static async Task SweepNodesAsync(MetadataProviderClient member, LiveTrees live, HashSet<CoreNodeKey> visited, Pass pass, RateLimit rate,
+    private static async Task SweepNodesAsync(MetadataProviderClient member, LiveTrees live, HashSet<CoreNodeKey> visited, Pass pass, Pacer rate,
         CancellationToken ct)
     {
         NodeKey? after = null;
@@ -304,14 +305,14 @@ internal sealed class GarbageCollector : IAsyncDisposable
         await DeleteNodesAsync(member, doomed, pass, rate, ct).ConfigureAwait(false);
     }
 
-    private static async Task DeleteNodesAsync(MetadataProviderClient member, List<NodeKey> doomed, Pass pass, RateLimit rate, CancellationToken ct)
+    private static async Task DeleteNodesAsync(MetadataProviderClient member, List<NodeKey> doomed, Pass pass, Pacer rate, CancellationToken ct)
     {
         if (doomed.Count == 0)
         {
             return;
         }
 
-        await rate.WaitAsync(doomed.Count, ct).ConfigureAwait(false);
+        await rate.PaceAsync(doomed.Count, ct).ConfigureAwait(false);
         var request = new DeleteNodesRequest();
         request.Keys.AddRange(doomed);
         var response = await member.DeleteNodesAsync(request, ct).ConfigureAwait(false);
@@ -320,7 +321,7 @@ internal sealed class GarbageCollector : IAsyncDisposable
     }
 
     private async Task SweepPagesAsync(uint provider, DataProviderClient client, Dictionary<UInt128, MarkedPage> marked, long cutoff, Pass pass,
-        RateLimit rate, CancellationToken ct)
+        Pacer rate, CancellationToken ct)
     {
         var doomed = new List<StoredPage>();
         await foreach (var stored in client.ListAllPagesAsync(SweepBatch, ct).ConfigureAwait(false))
@@ -356,14 +357,14 @@ internal sealed class GarbageCollector : IAsyncDisposable
         await DeletePagesAsync(client, doomed, cutoff, pass, rate, ct).ConfigureAwait(false);
     }
 
-    private static async Task DeletePagesAsync(DataProviderClient client, List<StoredPage> doomed, long cutoff, Pass pass, RateLimit rate, CancellationToken ct)
+    private static async Task DeletePagesAsync(DataProviderClient client, List<StoredPage> doomed, long cutoff, Pass pass, Pacer rate, CancellationToken ct)
     {
         if (doomed.Count == 0)
         {
             return;
         }
 
-        await rate.WaitAsync(doomed.Count, ct).ConfigureAwait(false);
+        await rate.PaceAsync(doomed.Count, ct).ConfigureAwait(false);
         var request = new DeletePagesRequest { WrittenBeforeUnixMs = cutoff };
         long bytes = 0;
         foreach (var page in doomed)
@@ -389,15 +390,13 @@ internal sealed class GarbageCollector : IAsyncDisposable
                 continue;
             }
 
+            if (await Repairer.ReadVerifiedAsync(new DataProviderClient(Channel(address)), mark.Page, ct).ConfigureAwait(false) is not { } bytes)
+            {
+                continue;
+            }
+
             try
             {
-                var response = await new DataProviderClient(Channel(address)).GetPageAsync(new GetPageRequest { PageId = mark.Page.PageId }, ct).ConfigureAwait(false);
-                var bytes = response.Data.Memory;
-                if (bytes.Length != mark.Page.Length || Crc32C.Compute(bytes.Span) != mark.Page.Crc32C)
-                {
-                    continue;
-                }
-
                 await target.PutPageAsync(mark.Page.PageId.Memory, bytes, mark.Page.Crc32C, ct).ConfigureAwait(false);
                 return true;
             }
@@ -455,29 +454,6 @@ internal sealed class GarbageCollector : IAsyncDisposable
             report.PagesMarked = (ulong)Interlocked.Read(ref PagesMarked);
             report.NodesListed = (ulong)Interlocked.Read(ref NodesListed);
             report.PagesListed = (ulong)Interlocked.Read(ref PagesListed);
-        }
-    }
-}
-
-/// <summary>Spreads work to at most a given number of items per second (0: no bound).</summary>
-internal sealed class RateLimit(int perSecond)
-{
-    private readonly Stopwatch _clock = Stopwatch.StartNew();
-    private long _done;
-
-    public async ValueTask WaitAsync(int items, CancellationToken ct)
-    {
-        if (perSecond <= 0)
-        {
-            return;
-        }
-
-        var done = Interlocked.Add(ref _done, items) - items;
-        var due = TimeSpan.FromSeconds((double)done / perSecond);
-        var wait = due - _clock.Elapsed;
-        if (wait > TimeSpan.Zero)
-        {
-            await Task.Delay(wait, ct).ConfigureAwait(false);
         }
     }
 }

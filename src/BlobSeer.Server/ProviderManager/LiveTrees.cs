@@ -82,7 +82,7 @@ internal sealed class LiveTrees
     /// <param name="beforeBatch">Called with the size of each batch before it is fetched (rate limiting, progress).</param>
     /// <param name="ct">Stops the walk.</param>
     public async Task WalkAsync(MetadataRing ring, HashSet<CoreNodeKey> visited, Action<TreeNode, GcBlobRoots> onNode,
-        Func<int, CancellationToken, ValueTask> beforeBatch, CancellationToken ct)
+        Func<long, CancellationToken, ValueTask> beforeBatch, CancellationToken ct)
     {
         var frontier = new List<(CoreNodeKey Key, GcBlobRoots Owner)>();
         foreach (var blob in Blobs)

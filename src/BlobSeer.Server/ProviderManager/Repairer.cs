@@ -3,6 +3,7 @@ using BlobSeer.Core;
 using BlobSeer.Protocol;
 using BlobSeer.Protocol.Messages;
 using BlobSeer.Protocol.Rpc;
+using BlobSeer.Server.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace BlobSeer.Server.ProviderManager;
@@ -110,7 +111,7 @@ internal sealed class Repairer : IAsyncDisposable
             // subtrees of deleted versions and pages a clone shares with a deleted source too.
             var live = await LiveTrees.ListAsync(versions, ct).ConfigureAwait(false);
             var damaged = new List<(TreeNode Leaf, GcBlobRoots Owner)>();
-            var rate = new RateLimit(_manager.Options.GcNodesPerSecond);
+            var rate = new Pacer(_manager.Options.GcNodesPerSecond);
             await live.WalkAsync(ring, [], (node, owner) =>
             {
                 if (node.Key.Count == 1 && node.Page is { } page)
@@ -121,7 +122,7 @@ internal sealed class Repairer : IAsyncDisposable
                         damaged.Add((node, owner));
                     }
                 }
-            }, rate.WaitAsync, ct).ConfigureAwait(false);
+            }, rate.PaceAsync, ct).ConfigureAwait(false);
 
             await Parallel.ForEachAsync(damaged, new ParallelOptions { MaxDegreeOfParallelism = ParallelCopies, CancellationToken = ct },
                 async (d, token) => await RepairLeafAsync(ring, d.Owner, d.Leaf, silent, leaving, counts, token).ConfigureAwait(false)).ConfigureAwait(false);
@@ -214,9 +215,15 @@ internal sealed class Repairer : IAsyncDisposable
             return null;
         }
 
+        return await ReadVerifiedAsync(new DataProviderClient(Channel(endpoint)), page, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The page from <paramref name="source"/>, or null when it cannot give a copy that matches the leaf's length and checksum.</summary>
+    internal static async Task<byte[]?> ReadVerifiedAsync(DataProviderClient source, PageDescriptor page, CancellationToken ct)
+    {
         try
         {
-            var response = await new DataProviderClient(Channel(endpoint)).GetPageAsync(new GetPageRequest { PageId = page.PageId }, ct).ConfigureAwait(false);
+            var response = await source.GetPageAsync(new GetPageRequest { PageId = page.PageId }, ct).ConfigureAwait(false);
             var bytes = response.Data.ToByteArray();
             return bytes.Length == page.Length && Crc32C.Compute(bytes) == page.Crc32C ? bytes : null;
         }
